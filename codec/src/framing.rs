@@ -1,0 +1,438 @@
+//! World packet framing: headers in, [`Frame`]s out, and back.
+//!
+//! ```text
+//! client -> server: | size u16 BE | opcode u32 LE | body |   size = 4 + body
+//! server -> client: | size u16 BE | opcode u16 LE | body |   size = 2 + body
+//!          or, when size > 0x7FFF:
+//!                   | 0x80|size>>16, size u16 BE | opcode u16 LE | body |
+//! ```
+//!
+//! A [`Frame`] keeps the bytes it was read from (header in plain text), so forwarding
+//! a frame that was not rewritten writes back exactly what arrived. With a
+//! [`HeaderCipher`] set, the decoder decrypts each header once, in place, as its bytes
+//! arrive, and the encoder encrypts the header it writes.
+
+use std::fmt;
+use std::io;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tc9_opcodes::Opcode;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::crypt::HeaderCipher;
+use crate::messages::Message;
+
+/// Largest size field the worldserver accepts from a client, plus one
+/// (AzerothCore: `4 <= size < 10240`).
+pub const DEFAULT_MAX_CLIENT_SIZE: usize = 10240;
+/// Largest size field of a client header.
+pub const MAX_CLIENT_SIZE_FIELD: usize = u16::MAX as usize;
+/// Largest size field a large (3-byte) server header can carry.
+pub const MAX_SERVER_SIZE_FIELD: usize = 0x7F_FFFF;
+/// Size fields above this need the large server header.
+pub const LARGE_HEADER_THRESHOLD: usize = 0x7FFF;
+
+/// Which side sent a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// Sent by the client (the gateway): client header.
+    Client,
+    /// Sent by the worldserver: server header.
+    Server,
+}
+
+impl Origin {
+    /// Bytes the opcode takes in this side's header.
+    pub fn opcode_len(self) -> usize {
+        match self {
+            Origin::Client => 4,
+            Origin::Server => 2,
+        }
+    }
+
+    /// The largest size field this side's header can carry.
+    pub fn max_size_field(self) -> usize {
+        match self {
+            Origin::Client => MAX_CLIENT_SIZE_FIELD,
+            Origin::Server => MAX_SERVER_SIZE_FIELD,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Client => "client",
+            Origin::Server => "server",
+        })
+    }
+}
+
+/// A framing failure. After one, the stream cannot be resynchronised.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The header announces more than the configured limit.
+    #[error("{origin} header announces {size} bytes, over the limit of {max}")]
+    TooLarge {
+        /// Who sent it.
+        origin: Origin,
+        /// The size field.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The header announces fewer bytes than its own opcode.
+    #[error("{origin} header announces {size} bytes, fewer than its opcode")]
+    TooSmall {
+        /// Who sent it.
+        origin: Origin,
+        /// The size field.
+        size: usize,
+    },
+    /// A body too large for the header format.
+    #[error("a {len}-byte body does not fit a {origin} header")]
+    BodyTooLarge {
+        /// Who would send it.
+        origin: Origin,
+        /// The body length.
+        len: usize,
+    },
+    /// An opcode that does not fit the 16-bit server header.
+    #[error("opcode {0} does not fit a server header")]
+    OpcodeOutOfRange(Opcode),
+    /// A frame handed to the codec of the other direction.
+    #[error("a {frame} frame cannot be written by a {codec} codec")]
+    WrongOrigin {
+        /// The frame's origin.
+        frame: Origin,
+        /// The codec's origin.
+        codec: Origin,
+    },
+    /// The socket failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// One world packet: header and body, as bytes, with its opcode decoded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    origin: Origin,
+    opcode: Opcode,
+    header_len: usize,
+    bytes: Bytes,
+}
+
+impl Frame {
+    /// Builds a frame (header included) for `body`.
+    pub fn new(origin: Origin, opcode: Opcode, body: &[u8]) -> Result<Frame, FrameError> {
+        let size = origin.opcode_len() + body.len();
+        if size > origin.max_size_field() {
+            return Err(FrameError::BodyTooLarge {
+                origin,
+                len: body.len(),
+            });
+        }
+        let mut out = BytesMut::with_capacity(5 + size);
+        match origin {
+            Origin::Client => {
+                out.put_u16(size as u16);
+                out.put_u32_le(opcode.0);
+            }
+            Origin::Server => {
+                let op = u16::try_from(opcode.0).map_err(|_| FrameError::OpcodeOutOfRange(opcode))?;
+                if size > LARGE_HEADER_THRESHOLD {
+                    out.put_u8(0x80 | (size >> 16) as u8);
+                }
+                out.put_u16(size as u16);
+                out.put_u16_le(op);
+            }
+        }
+        let header_len = out.len();
+        out.put_slice(body);
+        Ok(Frame {
+            origin,
+            opcode,
+            header_len,
+            bytes: out.freeze(),
+        })
+    }
+
+    /// Builds a frame carrying `message`.
+    pub fn from_message<M: Message>(origin: Origin, message: &M) -> Result<Frame, FrameError> {
+        Frame::new(origin, M::OPCODE, &message.to_body())
+    }
+
+    /// Reads exactly one frame from `bytes` (plain-text header); for tools and tests.
+    pub fn parse(origin: Origin, bytes: &[u8]) -> Result<Frame, FrameError> {
+        let mut codec = FrameCodec::new(origin, origin.max_size_field());
+        let mut buf = BytesMut::from(bytes);
+        let frame = codec.decode(&mut buf)?;
+        match frame {
+            Some(frame) if buf.is_empty() => Ok(frame),
+            Some(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} bytes follow the frame", buf.len()),
+            )
+            .into()),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{} bytes are not a whole frame", bytes.len()),
+            )
+            .into()),
+        }
+    }
+
+    /// Who sent the frame.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// The opcode.
+    pub fn opcode(&self) -> Opcode {
+        self.opcode
+    }
+
+    /// The header bytes (plain text).
+    pub fn header(&self) -> &[u8] {
+        &self.bytes[..self.header_len]
+    }
+
+    /// The body bytes.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[self.header_len..]
+    }
+
+    /// Header and body, as read or built.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Header and body, as read or built.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    /// Length of header and body.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never true: a frame always has a header.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("origin", &self.origin)
+            .field("opcode", &format_args!("{} (0x{:X})", self.opcode, self.opcode.0))
+            .field("body_len", &self.body().len())
+            .finish()
+    }
+}
+
+/// A tokio-util codec for the frames of one direction.
+///
+/// Use one instance to read a direction and another to write it: each holds the
+/// keystream of its own leg.
+#[derive(Debug)]
+pub struct FrameCodec {
+    origin: Origin,
+    max_size: usize,
+    cipher: Option<HeaderCipher>,
+    /// Header bytes of the frame at the front of the buffer already decrypted.
+    decrypted: usize,
+}
+
+impl FrameCodec {
+    /// A codec for frames sent by `origin`, refusing size fields above `max_size`.
+    pub fn new(origin: Origin, max_size: usize) -> Self {
+        FrameCodec {
+            origin,
+            max_size: max_size.min(origin.max_size_field()),
+            cipher: None,
+            decrypted: 0,
+        }
+    }
+
+    /// A codec for client frames with the worldserver's own limit.
+    pub fn client() -> Self {
+        Self::new(Origin::Client, DEFAULT_MAX_CLIENT_SIZE - 1)
+    }
+
+    /// A codec for server frames with no limit below the header's own.
+    pub fn server() -> Self {
+        Self::new(Origin::Server, MAX_SERVER_SIZE_FIELD)
+    }
+
+    /// The origin of the frames this codec handles.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Starts (or stops) header encryption. Takes effect from the next header.
+    pub fn set_cipher(&mut self, cipher: Option<HeaderCipher>) {
+        self.cipher = cipher;
+    }
+
+    /// Whether headers are encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.cipher.is_some()
+    }
+
+    /// Decrypts header bytes `[decrypted, upto)` in place.
+    fn decrypt_upto(&mut self, src: &mut BytesMut, upto: usize) {
+        let upto = upto.min(src.len());
+        if upto > self.decrypted {
+            if let Some(cipher) = &mut self.cipher {
+                cipher.apply(&mut src[self.decrypted..upto]);
+            }
+            self.decrypted = upto;
+        }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        if src.is_empty() {
+            return Ok(None);
+        }
+        self.decrypt_upto(src, 1);
+        let size_len = match self.origin {
+            Origin::Server if src[0] & 0x80 != 0 => 3,
+            _ => 2,
+        };
+        let header_len = size_len + self.origin.opcode_len();
+        self.decrypt_upto(src, header_len);
+        if src.len() < header_len {
+            return Ok(None);
+        }
+        let size = match size_len {
+            3 => usize::from(src[0] & 0x7F) << 16 | usize::from(src[1]) << 8 | usize::from(src[2]),
+            _ => usize::from(src[0]) << 8 | usize::from(src[1]),
+        };
+        if size < self.origin.opcode_len() {
+            return Err(FrameError::TooSmall {
+                origin: self.origin,
+                size,
+            });
+        }
+        if size > self.max_size {
+            return Err(FrameError::TooLarge {
+                origin: self.origin,
+                size,
+                max: self.max_size,
+            });
+        }
+        let total = size_len + size;
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        let opcode = match self.origin {
+            Origin::Client => Opcode(u32::from_le_bytes([
+                src[size_len],
+                src[size_len + 1],
+                src[size_len + 2],
+                src[size_len + 3],
+            ])),
+            Origin::Server => Opcode(u32::from(u16::from_le_bytes([
+                src[size_len],
+                src[size_len + 1],
+            ]))),
+        };
+        self.decrypted = 0;
+        Ok(Some(Frame {
+            origin: self.origin,
+            opcode,
+            header_len,
+            bytes: src.split_to(total).freeze(),
+        }))
+    }
+}
+
+impl Encoder<Frame> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode(&frame, dst)
+    }
+}
+
+impl Encoder<&Frame> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        if frame.origin != self.origin {
+            return Err(FrameError::WrongOrigin {
+                frame: frame.origin,
+                codec: self.origin,
+            });
+        }
+        let start = dst.len();
+        dst.extend_from_slice(&frame.bytes);
+        if let Some(cipher) = &mut self.cipher {
+            cipher.apply(&mut dst[start..start + frame.header_len]);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_header_layout() {
+        let frame = Frame::new(Origin::Client, Opcode::CMSG_PETITION_SIGN, &[1, 2, 3]).unwrap();
+        assert_eq!(frame.header(), [0x00, 0x07, 0xC0, 0x01, 0x00, 0x00]);
+        assert_eq!(frame.body(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn server_header_small_and_large() {
+        let small = Frame::new(Origin::Server, Opcode::SMSG_GUILD_EVENT, &[0; 0x7FFD]).unwrap();
+        assert_eq!(small.header(), [0x7F, 0xFF, 0x92, 0x00]);
+        let large = Frame::new(Origin::Server, Opcode::SMSG_GUILD_EVENT, &[0; 0x7FFE]).unwrap();
+        assert_eq!(large.header(), [0x80, 0x80, 0x00, 0x92, 0x00]);
+        assert_eq!(Frame::parse(Origin::Server, large.as_bytes()).unwrap(), large);
+    }
+
+    #[test]
+    fn limits_are_errors() {
+        let mut codec = FrameCodec::new(Origin::Client, 100);
+        let mut buf = BytesMut::from(&[0x00, 0x65, 0, 0, 0, 0][..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::TooLarge { size: 101, max: 100, .. })
+        ));
+        let mut buf = BytesMut::from(&[0x00, 0x03, 0, 0, 0, 0][..]);
+        assert!(matches!(
+            FrameCodec::client().decode(&mut buf),
+            Err(FrameError::TooSmall { size: 3, .. })
+        ));
+        assert!(matches!(
+            Frame::new(Origin::Client, Opcode(1), &[0; 65532]),
+            Err(FrameError::BodyTooLarge { .. })
+        ));
+        assert!(matches!(
+            Frame::new(Origin::Server, Opcode(0x1_0000), &[]),
+            Err(FrameError::OpcodeOutOfRange(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_origin_is_refused() {
+        let frame = Frame::new(Origin::Server, Opcode(1), &[]).unwrap();
+        let mut dst = BytesMut::new();
+        assert!(matches!(
+            FrameCodec::client().encode(frame, &mut dst),
+            Err(FrameError::WrongOrigin { .. })
+        ));
+    }
+}

@@ -1,0 +1,507 @@
+//! Wire primitives: how one field is read (with nom), written and described.
+//!
+//! Every field type of every message implements [`Wire`]. Bodies are little-endian,
+//! strings are NUL-terminated UTF-8, guids are `u64`. Parsers never panic: short or
+//! malformed input becomes a [`WireError`].
+
+use std::fmt;
+
+use nom::bytes::complete::{take, take_until};
+use nom::error::{ErrorKind, ParseError};
+use nom::number::complete::{le_f32, le_i32, le_u16, le_u32, le_u64, le_u8};
+use nom::{IResult, Parser};
+
+/// What went wrong while reading a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireErrorKind {
+    /// The body ended before the field did.
+    Truncated,
+    /// A string has no terminating NUL byte.
+    UnterminatedString,
+    /// A string is not valid UTF-8.
+    InvalidUtf8,
+    /// A field holds a value the message cannot have.
+    Invalid(&'static str),
+    /// Any other parser failure.
+    Parser(ErrorKind),
+}
+
+impl fmt::Display for WireErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireErrorKind::Truncated => f.write_str("truncated body"),
+            WireErrorKind::UnterminatedString => f.write_str("string without NUL terminator"),
+            WireErrorKind::InvalidUtf8 => f.write_str("string is not UTF-8"),
+            WireErrorKind::Invalid(what) => write!(f, "invalid {what}"),
+            WireErrorKind::Parser(kind) => write!(f, "parse error ({kind:?})"),
+        }
+    }
+}
+
+/// A parse failure, with how many input bytes were left where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    /// What went wrong.
+    pub kind: WireErrorKind,
+    /// Bytes of the body left unread at the failing field.
+    pub remaining: usize,
+}
+
+impl WireError {
+    /// An error of `kind` at `input`.
+    pub fn at(input: &[u8], kind: WireErrorKind) -> Self {
+        WireError {
+            kind,
+            remaining: input.len(),
+        }
+    }
+
+    /// The nom failure for an `Invalid` field at `input`.
+    pub fn invalid<'a, T>(input: &'a [u8], what: &'static str) -> WResult<'a, T> {
+        Err(nom::Err::Error(WireError::at(
+            input,
+            WireErrorKind::Invalid(what),
+        )))
+    }
+}
+
+impl<'a> ParseError<&'a [u8]> for WireError {
+    fn from_error_kind(input: &'a [u8], kind: ErrorKind) -> Self {
+        let kind = match kind {
+            ErrorKind::Eof => WireErrorKind::Truncated,
+            ErrorKind::TakeUntil => WireErrorKind::UnterminatedString,
+            other => WireErrorKind::Parser(other),
+        };
+        WireError::at(input, kind)
+    }
+
+    fn append(_input: &'a [u8], _kind: ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+/// The result of a field parser.
+pub type WResult<'a, T> = IResult<&'a [u8], T, WireError>;
+
+/// A message's fields as `name = value` pairs, in wire order, for humans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    /// Adds one field.
+    pub fn push(&mut self, name: &str, value: impl fmt::Display) {
+        self.0.push((name.to_owned(), value.to_string()));
+    }
+
+    /// The value of the field called `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Display for Fields {
+    /// One `name = value` per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, value) in &self.0 {
+            writeln!(f, "{name} = {value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A type that is read from, written to and described as part of a message body.
+pub trait Wire: Sized {
+    /// Reads one value from the front of `input`.
+    fn read(input: &[u8]) -> WResult<'_, Self>;
+    /// Appends the value's bytes to `out`.
+    fn write(&self, out: &mut Vec<u8>);
+    /// Describes the value under `name` (nested values add `.field` or `[i]`).
+    fn describe(&self, name: &str, fields: &mut Fields);
+}
+
+macro_rules! wire_number {
+    ($($ty:ty => $parser:ident),* $(,)?) => {$(
+        impl Wire for $ty {
+            fn read(input: &[u8]) -> WResult<'_, Self> {
+                $parser(input)
+            }
+            fn write(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn describe(&self, name: &str, fields: &mut Fields) {
+                fields.push(name, self);
+            }
+        }
+    )*};
+}
+
+wire_number!(u8 => le_u8, u16 => le_u16, u32 => le_u32, u64 => le_u64, i32 => le_i32, f32 => le_f32);
+
+/// A 64-bit object guid.
+///
+/// A player guid has a zero high part and the `characters.guid` in its low 32 bits;
+/// an item guid (a charter is an item) has the high part `0x4000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Guid(pub u64);
+
+impl Guid {
+    /// The high part of an item guid.
+    pub const ITEM_HIGH: u16 = 0x4000;
+
+    /// The guid of the player whose `characters.guid` is `low`.
+    pub fn player(low: u32) -> Self {
+        Guid(u64::from(low))
+    }
+
+    /// The guid of the item whose low guid is `low` (`petition.petitionguid`).
+    pub fn item(low: u32) -> Self {
+        Guid(u64::from(Self::ITEM_HIGH) << 48 | u64::from(low))
+    }
+
+    /// The low 32 bits: the database id.
+    pub fn low(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The top 16 bits: the object type tag.
+    pub fn high(self) -> u16 {
+        (self.0 >> 48) as u16
+    }
+
+    /// Whether this is a player guid.
+    pub fn is_player(self) -> bool {
+        self.high() == 0
+    }
+}
+
+impl fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:016X}", self.0)
+    }
+}
+
+impl Wire for Guid {
+    fn read(input: &[u8]) -> WResult<'_, Self> {
+        le_u64(input).map(|(rest, v)| (rest, Guid(v)))
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        self.0.write(out);
+    }
+    fn describe(&self, name: &str, fields: &mut Fields) {
+        fields.push(name, self);
+    }
+}
+
+/// A NUL-terminated UTF-8 string. Writing stops at an interior NUL, if any, so the
+/// bytes always read back as one string.
+impl Wire for String {
+    fn read(input: &[u8]) -> WResult<'_, Self> {
+        let (rest, bytes) = take_until(&[0u8][..]).parse(input)?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| nom::Err::Error(WireError::at(input, WireErrorKind::InvalidUtf8)))?;
+        Ok((&rest[1..], text.to_owned()))
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        let bytes = self.as_bytes();
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        out.extend_from_slice(&bytes[..end]);
+        out.push(0);
+    }
+    fn describe(&self, name: &str, fields: &mut Fields) {
+        fields.push(name, format_args!("{self:?}"));
+    }
+}
+
+/// A fixed-size array of fields, such as the ten rank names of a guild.
+impl<T: Wire + Default, const N: usize> Wire for [T; N] {
+    fn read(input: &[u8]) -> WResult<'_, Self> {
+        let mut rest = input;
+        let mut failure = None;
+        let array = std::array::from_fn(|_| {
+            if failure.is_some() {
+                return T::default();
+            }
+            match T::read(rest) {
+                Ok((r, v)) => {
+                    rest = r;
+                    v
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    T::default()
+                }
+            }
+        });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((rest, array)),
+        }
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        for item in self {
+            item.write(out);
+        }
+    }
+    fn describe(&self, name: &str, fields: &mut Fields) {
+        for (i, item) in self.iter().enumerate() {
+            item.describe(&format!("{name}[{i}]"), fields);
+        }
+    }
+}
+
+/// Raw bytes that run to the end of the body (addon blobs, parts not modelled).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rest(pub Vec<u8>);
+
+impl Wire for Rest {
+    fn read(input: &[u8]) -> WResult<'_, Self> {
+        Ok((&input[input.len()..], Rest(input.to_vec())))
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+    fn describe(&self, name: &str, fields: &mut Fields) {
+        fields.push(name, HexBytes(&self.0));
+    }
+}
+
+/// Fixed-length opaque bytes (seeds, digests), shown as hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bytes<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> Default for Bytes<N> {
+    fn default() -> Self {
+        Bytes([0; N])
+    }
+}
+
+impl<const N: usize> Wire for Bytes<N> {
+    fn read(input: &[u8]) -> WResult<'_, Self> {
+        let (rest, bytes) = take(N).parse(input)?;
+        let mut array = [0u8; N];
+        array.copy_from_slice(bytes);
+        Ok((rest, Bytes(array)))
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+    fn describe(&self, name: &str, fields: &mut Fields) {
+        fields.push(name, HexBytes(&self.0));
+    }
+}
+
+/// Shows bytes as lowercase hex.
+pub struct HexBytes<'a>(pub &'a [u8]);
+
+impl fmt::Display for HexBytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The name of `field` inside `prefix` (`prefix.field`, or `field` at the top).
+pub fn field_name(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+/// Describes a list as `name.len` then each item as `name[i]`.
+fn describe_list<T: Wire>(items: &[T], name: &str, fields: &mut Fields) {
+    fields.push(&format!("{name}.len"), items.len());
+    for (i, item) in items.iter().enumerate() {
+        item.describe(&format!("{name}[{i}]"), fields);
+    }
+}
+
+/// Reads `count` items one after another.
+fn read_items<T: Wire>(mut input: &[u8], count: usize) -> WResult<'_, Vec<T>> {
+    // Every item takes at least one byte, so the input bounds the allocation.
+    let mut items = Vec::with_capacity(count.min(input.len()));
+    for _ in 0..count {
+        let (rest, item) = T::read(input)?;
+        items.push(item);
+        input = rest;
+    }
+    Ok((input, items))
+}
+
+/// A list preceded by a `u8` item count. Writing keeps at most 255 items, so the
+/// count always matches what follows.
+pub mod counted_u8 {
+    use super::*;
+
+    /// Reads the count, then that many items.
+    pub fn read<T: Wire>(input: &[u8]) -> WResult<'_, Vec<T>> {
+        let (input, count) = le_u8(input)?;
+        read_items(input, usize::from(count))
+    }
+
+    /// Writes the count, then the items.
+    pub fn write<T: Wire>(items: &[T], out: &mut Vec<u8>) {
+        let count = items.len().min(usize::from(u8::MAX));
+        out.push(count as u8);
+        for item in &items[..count] {
+            item.write(out);
+        }
+    }
+
+    /// Describes the list.
+    pub fn describe<T: Wire>(items: &[T], name: &str, fields: &mut Fields) {
+        describe_list(items, name, fields);
+    }
+}
+
+/// A list preceded by a `u32` item count.
+pub mod counted_u32 {
+    use super::*;
+
+    /// Reads the count, then that many items.
+    pub fn read<T: Wire>(input: &[u8]) -> WResult<'_, Vec<T>> {
+        let (input, count) = le_u32(input)?;
+        read_items(input, count as usize)
+    }
+
+    /// Writes the count, then the items.
+    pub fn write<T: Wire>(items: &[T], out: &mut Vec<u8>) {
+        (items.len() as u32).write(out);
+        for item in items {
+            item.write(out);
+        }
+    }
+
+    /// Describes the list.
+    pub fn describe<T: Wire>(items: &[T], name: &str, fields: &mut Fields) {
+        describe_list(items, name, fields);
+    }
+}
+
+/// Reads exactly `count` items of a list whose count was read earlier.
+pub fn read_list<T: Wire>(input: &[u8], count: usize) -> WResult<'_, Vec<T>> {
+    read_items(input, count)
+}
+
+/// Describes a list the way the counted lists do.
+pub fn describe_items<T: Wire>(items: &[T], name: &str, fields: &mut Fields) {
+    describe_list(items, name, fields);
+}
+
+/// Defines a struct whose fields are read and written in declaration order.
+///
+/// A field reads with its type's [`Wire`] impl, or with a module of this file named
+/// after `=` (for example `= counted_u8` for a list with a `u8` count).
+#[macro_export]
+macro_rules! wire_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $fvis:vis $field:ident : $fty:ty $(= $with:ident)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Default)]
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $fty,)*
+        }
+
+        impl $crate::wire::Wire for $name {
+            #[allow(unused_mut)]
+            fn read(mut input: &[u8]) -> $crate::wire::WResult<'_, Self> {
+                $(
+                    let (rest, $field) = $crate::wire_struct!(@read input, $fty $(, $with)?)?;
+                    input = rest;
+                )*
+                Ok((input, $name { $($field,)* }))
+            }
+
+            #[allow(unused_variables)]
+            fn write(&self, out: &mut Vec<u8>) {
+                $($crate::wire_struct!(@write self.$field, out, $fty $(, $with)?);)*
+            }
+
+            #[allow(unused_variables)]
+            fn describe(&self, prefix: &str, fields: &mut $crate::wire::Fields) {
+                $(
+                    let name = $crate::wire::field_name(prefix, stringify!($field));
+                    $crate::wire_struct!(@describe self.$field, &name, fields, $fty $(, $with)?);
+                )*
+            }
+        }
+
+        #[cfg(any(test, feature = "sample"))]
+        impl $crate::sample::Sample for $name {
+            #[allow(unused_variables)]
+            fn sample(rng: &mut $crate::sample::SampleRng) -> Self {
+                $name { $($field: $crate::sample::Sample::sample(rng),)* }
+            }
+        }
+    };
+    (@read $input:ident, $fty:ty) => { <$fty as $crate::wire::Wire>::read($input) };
+    (@read $input:ident, $fty:ty, $with:ident) => { $crate::wire::$with::read($input) };
+    (@write $value:expr, $out:ident, $fty:ty) => { $crate::wire::Wire::write(&$value, $out) };
+    (@write $value:expr, $out:ident, $fty:ty, $with:ident) => { $crate::wire::$with::write(&$value, $out) };
+    (@describe $value:expr, $name:expr, $fields:ident, $fty:ty) => {
+        $crate::wire::Wire::describe(&$value, $name, $fields)
+    };
+    (@describe $value:expr, $name:expr, $fields:ident, $fty:ty, $with:ident) => {
+        $crate::wire::$with::describe(&$value, $name, $fields)
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_needs_a_terminator_and_utf8() {
+        assert_eq!(
+            String::read(b"abc\0rest"),
+            Ok((&b"rest"[..], "abc".to_owned()))
+        );
+        let err = String::read(b"abc").unwrap_err();
+        assert!(
+            matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::UnterminatedString)
+        );
+        let err = String::read(b"\xff\0").unwrap_err();
+        assert!(matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::InvalidUtf8));
+    }
+
+    #[test]
+    fn interior_nul_is_cut_on_write() {
+        let mut out = Vec::new();
+        "ab\0cd".to_owned().write(&mut out);
+        assert_eq!(out, b"ab\0");
+    }
+
+    #[test]
+    fn short_numbers_are_truncated_errors() {
+        let err = u32::read(&[1, 2]).unwrap_err();
+        assert!(matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::Truncated && e.remaining == 2));
+    }
+
+    #[test]
+    fn huge_count_does_not_allocate_or_panic() {
+        let body = [0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3];
+        assert!(counted_u32::read::<Guid>(&body).is_err());
+    }
+
+    #[test]
+    fn guid_parts() {
+        let item = Guid::item(77);
+        assert_eq!(item.0, 0x4000_0000_0000_004D);
+        assert_eq!(item.low(), 77);
+        assert!(!item.is_player());
+        assert!(Guid::player(5).is_player());
+    }
+}

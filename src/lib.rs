@@ -1,0 +1,1 @@
+//! The tc9 sidecar library.
