@@ -139,7 +139,8 @@ impl Frame {
                 out.put_u32_le(opcode.0);
             }
             Origin::Server => {
-                let op = u16::try_from(opcode.0).map_err(|_| FrameError::OpcodeOutOfRange(opcode))?;
+                let op =
+                    u16::try_from(opcode.0).map_err(|_| FrameError::OpcodeOutOfRange(opcode))?;
                 if size > LARGE_HEADER_THRESHOLD {
                     out.put_u8(0x80 | (size >> 16) as u8);
                 }
@@ -227,7 +228,10 @@ impl fmt::Debug for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Frame")
             .field("origin", &self.origin)
-            .field("opcode", &format_args!("{} (0x{:X})", self.opcode, self.opcode.0))
+            .field(
+                "opcode",
+                &format_args!("{} (0x{:X})", self.opcode, self.opcode.0),
+            )
             .field("body_len", &self.body().len())
             .finish()
     }
@@ -400,7 +404,10 @@ mod tests {
         assert_eq!(small.header(), [0x7F, 0xFF, 0x92, 0x00]);
         let large = Frame::new(Origin::Server, Opcode::SMSG_GUILD_EVENT, &[0; 0x7FFE]).unwrap();
         assert_eq!(large.header(), [0x80, 0x80, 0x00, 0x92, 0x00]);
-        assert_eq!(Frame::parse(Origin::Server, large.as_bytes()).unwrap(), large);
+        assert_eq!(
+            Frame::parse(Origin::Server, large.as_bytes()).unwrap(),
+            large
+        );
     }
 
     #[test]
@@ -409,7 +416,11 @@ mod tests {
         let mut buf = BytesMut::from(&[0x00, 0x65, 0, 0, 0, 0][..]);
         assert!(matches!(
             codec.decode(&mut buf),
-            Err(FrameError::TooLarge { size: 101, max: 100, .. })
+            Err(FrameError::TooLarge {
+                size: 101,
+                max: 100,
+                ..
+            })
         ));
         let mut buf = BytesMut::from(&[0x00, 0x03, 0, 0, 0, 0][..]);
         assert!(matches!(

@@ -470,9 +470,7 @@ mod tests {
             Ok((&b"rest"[..], "abc".to_owned()))
         );
         let err = String::read(b"abc").unwrap_err();
-        assert!(
-            matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::UnterminatedString)
-        );
+        assert!(matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::UnterminatedString));
         let err = String::read(b"\xff\0").unwrap_err();
         assert!(matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::InvalidUtf8));
     }
@@ -487,7 +485,9 @@ mod tests {
     #[test]
     fn short_numbers_are_truncated_errors() {
         let err = u32::read(&[1, 2]).unwrap_err();
-        assert!(matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::Truncated && e.remaining == 2));
+        assert!(
+            matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::Truncated && e.remaining == 2)
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Direction {
 
 impl fmt::Display for Direction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Direction::ClientToServer => "c2s",
             Direction::ServerToClient => "s2c",
             Direction::Both => "both",
@@ -69,7 +69,7 @@ pub enum Group {
 
 impl fmt::Display for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Group::Session => "session",
             Group::Petition => "petition",
             Group::Guild => "guild",
@@ -217,7 +217,10 @@ impl Opcode {
 
     /// Looks an opcode up by its exact name.
     pub fn from_name(name: &str) -> Option<Opcode> {
-        TABLE.iter().find(|row| row.name == name).map(|row| row.opcode)
+        TABLE
+            .iter()
+            .find(|row| row.name == name)
+            .map(|row| row.opcode)
     }
 }
 
@@ -237,7 +240,7 @@ impl fmt::Display for Opcode {
     /// The name, or `UNKNOWN_0x....` for an opcode outside the table.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.name() {
-            Some(name) => f.write_str(name),
+            Some(name) => f.pad(name),
             None => write!(f, "UNKNOWN_0x{:04X}", self.0),
         }
     }

@@ -23,7 +23,7 @@ pub use session::*;
 
 /// A message body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed {opcode} body: {kind} at byte {offset} of {len}")]
+#[error("malformed {opcode} body ({len} bytes): {kind} in the field at byte {offset}")]
 pub struct DecodeError {
     /// The opcode whose body failed.
     pub opcode: Opcode,
@@ -105,8 +105,11 @@ pub(crate) use bind_opcode;
 macro_rules! message_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident),* $(,)? }) => {
         $(#[$meta])*
+        ///
+        /// Messages are transient values, decoded and dropped per frame, so the size of
+        /// the largest (a charter purchase) is not worth a box per message.
         #[derive(Debug, Clone, PartialEq)]
-        #[allow(missing_docs)]
+        #[allow(missing_docs, clippy::large_enum_variant)]
         pub enum $name {
             $($variant($variant),)*
         }
@@ -245,10 +248,18 @@ mod tests {
     #[test]
     fn modelled_opcodes_travel_their_way() {
         for op in ClientMessage::OPCODES {
-            assert!(op.direction().is_some_and(Direction::allows_client_to_server), "{op}");
+            assert!(
+                op.direction()
+                    .is_some_and(Direction::allows_client_to_server),
+                "{op}"
+            );
         }
         for op in ServerMessage::OPCODES {
-            assert!(op.direction().is_some_and(Direction::allows_server_to_client), "{op}");
+            assert!(
+                op.direction()
+                    .is_some_and(Direction::allows_server_to_client),
+                "{op}"
+            );
         }
     }
 
@@ -268,7 +279,7 @@ mod tests {
         assert_eq!(err.offset, 8);
         assert_eq!(
             err.to_string(),
-            "malformed CMSG_PETITION_SIGN body: truncated body at byte 8 of 8"
+            "malformed CMSG_PETITION_SIGN body (8 bytes): truncated body in the field at byte 8"
         );
     }
 }

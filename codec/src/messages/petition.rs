@@ -213,7 +213,8 @@ impl Wire for CmsgTurnInPetition {
         }
     }
     fn describe(&self, prefix: &str, fields: &mut Fields) {
-        self.petition.describe(&field_name(prefix, "petition"), fields);
+        self.petition
+            .describe(&field_name(prefix, "petition"), fields);
         if let Some(emblem) = &self.arena_emblem {
             emblem.describe(&field_name(prefix, "arena_emblem"), fields);
         }
@@ -369,7 +370,10 @@ mod tests {
         assert_eq!(&body[23..27], &9u32.to_le_bytes());
         assert_eq!(&body[body.len() - 4..], &0u32.to_le_bytes());
         let arena = SmsgPetitionQueryResponse::for_charter(7, Guid::player(3), "x".into(), 3, 9);
-        assert_eq!((arena.min_signatures, arena.unk_type, arena.is_arena), (2, 3, 1));
+        assert_eq!(
+            (arena.min_signatures, arena.unk_type, arena.is_arena),
+            (2, 3, 1)
+        );
     }
 
     #[test]
