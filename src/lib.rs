@@ -2,7 +2,19 @@
 //! worldserver. It decodes guild and petition opcodes and resolves cross-worldserver
 //! charter work; everything else passes through byte for byte.
 //!
-//! This crate holds the sidecar's own modules; the wire format lives in `tc9-codec`
-//! and the opcode table in `tc9-opcodes`.
+//! Data flows one way: socket -> [frame](tc9_codec::framing) -> decoded message ->
+//! [decision](handler::Decision) -> frame -> socket.
+//!
+//! - [`config`]: the TOML file, `TC9_*` variables and flags.
+//! - [`server`]: the accept loop and graceful stop.
+//! - [`session`]: one gateway connection and its worldserver connection.
+//! - [`handler`]: the seam where the charter resolver decides about frames.
+//! - [`store`]: AzerothCore's MySQL databases.
+//! - [`inspect`]: human-readable packets for the CLI.
 
+pub mod config;
+pub mod handler;
 pub mod inspect;
+pub mod server;
+pub mod session;
+pub mod store;

@@ -1,10 +1,15 @@
 //! The `tc9-sidecar` command.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tc9_codec::Origin;
+use tc9_sidecar::config::{Config, LinkMode};
+use tc9_sidecar::handler::PassThrough;
 use tc9_sidecar::inspect;
+use tc9_sidecar::server::{shutdown_signal, Server};
+use tracing_subscriber::EnvFilter;
 
 /// ToCloud9 sidecar for AzerothCore worldservers: cross-worldserver guild charters.
 #[derive(Parser)]
@@ -16,6 +21,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the sidecar between the gateway and a worldserver.
+    Run(RunArgs),
+    /// Validate a configuration file; names the bad key and its line.
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
     /// Print a framed packet (header included, hex) as its opcode and fields.
     Decode {
         /// Who sent the packet: c2s (client header) or s2c (server header).
@@ -29,6 +41,73 @@ enum Command {
     Opcodes,
 }
 
+/// Flags of `run`; each overrides the file and the `TC9_*` variables.
+#[derive(Args)]
+struct RunArgs {
+    /// TOML configuration file (see config/sidecar.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address the gateway connects to.
+    #[arg(long)]
+    listen: Option<String>,
+    /// The worldserver's address.
+    #[arg(long)]
+    upstream: Option<String>,
+    /// Address of the metrics and health endpoints; empty for none.
+    #[arg(long)]
+    metrics: Option<String>,
+    /// This sidecar's id in the realm.
+    #[arg(long)]
+    sidecar_id: Option<String>,
+    /// The realm's id.
+    #[arg(long)]
+    realm_id: Option<u32>,
+    /// Header mode of the links.
+    #[arg(long, value_enum)]
+    link_mode: Option<LinkMode>,
+    /// AzerothCore characters database URL.
+    #[arg(long)]
+    characters_db_url: Option<String>,
+    /// AzerothCore auth database URL.
+    #[arg(long)]
+    auth_db_url: Option<String>,
+    /// PostgreSQL URL shared by the realm's sidecars.
+    #[arg(long)]
+    bus_url: Option<String>,
+}
+
+impl RunArgs {
+    /// The flags given, as configuration keys.
+    fn overrides(&self) -> toml::Table {
+        let mut table = toml::Table::new();
+        let strings = [
+            ("listen", &self.listen),
+            ("upstream", &self.upstream),
+            ("metrics", &self.metrics),
+            ("sidecar_id", &self.sidecar_id),
+            ("characters_db_url", &self.characters_db_url),
+            ("auth_db_url", &self.auth_db_url),
+            ("bus_url", &self.bus_url),
+        ];
+        for (key, value) in strings {
+            if let Some(value) = value {
+                table.insert(key.to_owned(), value.clone().into());
+            }
+        }
+        if let Some(realm) = self.realm_id {
+            table.insert("realm_id".to_owned(), i64::from(realm).into());
+        }
+        if let Some(mode) = self.link_mode {
+            let name = match mode {
+                LinkMode::Plain => "plain",
+                LinkMode::WotlkCrypt => "wotlk-crypt",
+            };
+            table.insert("link_mode".to_owned(), name.into());
+        }
+        table
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Dir {
     /// Client to server.
@@ -40,6 +119,17 @@ enum Dir {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run(args),
+        Command::CheckConfig { file } => match Config::from_file(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Opcodes => {
             print!("{}", inspect::opcode_table());
             ExitCode::SUCCESS
@@ -61,6 +151,38 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref(), std::env::vars(), args.overrides()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let server = Server::bind(config, PassThrough).await?;
+        server.run(shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "sidecar failed");
+            ExitCode::FAILURE
         }
     }
 }

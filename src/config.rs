@@ -1,0 +1,341 @@
+//! Sidecar configuration: a TOML file, overridden by `TC9_*` environment variables,
+//! overridden by command-line flags. `config/sidecar.example.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How headers travel between the gateway, the sidecar and the worldserver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkMode {
+    /// ToCloud9 cluster mode: headers are never encrypted.
+    #[default]
+    Plain,
+    /// Stock AzerothCore: headers are encrypted after `CMSG_AUTH_SESSION`.
+    WotlkCrypt,
+}
+
+/// Everything a sidecar needs to run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the gateway connects.
+    pub listen: SocketAddr,
+    /// The worldserver this sidecar fronts.
+    pub upstream: String,
+    /// Where `/metrics` and the health endpoints are served; empty for none.
+    pub metrics: String,
+    /// This sidecar's id, unique in the realm.
+    pub sidecar_id: String,
+    /// The realm this sidecar belongs to.
+    pub realm_id: u32,
+    /// Header mode of the links.
+    pub link_mode: LinkMode,
+    /// AzerothCore characters database (`mysql://user:pass@host:port/db`); empty for none.
+    pub characters_db_url: String,
+    /// AzerothCore auth database, for session keys in `wotlk-crypt` mode; empty for none.
+    pub auth_db_url: String,
+    /// PostgreSQL database shared by the realm's sidecars; empty for none.
+    pub bus_url: String,
+    /// Largest client header size field accepted.
+    pub max_client_frame: usize,
+    /// Largest server header size field accepted.
+    pub max_server_frame: usize,
+    /// Attempts to connect to the worldserver per session.
+    pub connect_attempts: u32,
+    /// Delay before the second attempt, doubled for each further one, in milliseconds.
+    pub connect_backoff_ms: u64,
+    /// Frames queued toward each side of a session before its reader waits.
+    pub session_queue: usize,
+    /// Seconds sessions may run on after SIGTERM before they are closed.
+    pub shutdown_grace_secs: u64,
+    /// Log filter (`info`, `tc9_sidecar=debug`, ...); `RUST_LOG` wins when set.
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9085)),
+            upstream: "127.0.0.1:8085".to_owned(),
+            metrics: String::new(),
+            sidecar_id: "sidecar-1".to_owned(),
+            realm_id: 1,
+            link_mode: LinkMode::Plain,
+            characters_db_url: String::new(),
+            auth_db_url: String::new(),
+            bus_url: String::new(),
+            max_client_frame: tc9_codec::framing::DEFAULT_MAX_CLIENT_SIZE - 1,
+            max_server_frame: tc9_codec::framing::MAX_SERVER_SIZE_FIELD,
+            connect_attempts: 3,
+            connect_backoff_ms: 100,
+            session_queue: 64,
+            shutdown_grace_secs: 10,
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a bad key or value; the message names the
+    /// key and the line.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's account, with line, column and key.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: describe_toml_error(text, &e),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Builds the configuration from the file (if any), then `TC9_<KEY>` variables from
+    /// `env`, then `overrides` (command-line flags), each overriding the one before.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: toml::Table,
+    ) -> Result<Config, ConfigError> {
+        let (mut table, origin) = match file {
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: origin.clone(),
+                    source,
+                })?;
+                // Parse alone first, so file errors carry their line.
+                Self::from_toml(&text, &origin)?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: origin.clone(),
+                    message: describe_toml_error(&text, &e),
+                })?;
+                (table, origin)
+            }
+            None => (toml::Table::new(), "defaults".to_owned()),
+        };
+        for (name, value) in env {
+            if let Some(key) = name.strip_prefix("TC9_") {
+                // A TOML scalar (number, boolean, quoted string) as written; else a string.
+                let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .filter(|v| !v.is_table())
+                    .unwrap_or(toml::Value::String(value));
+                table.insert(key.to_ascii_lowercase(), value);
+            }
+        }
+        table.extend(overrides);
+        // Re-read as text so an error quotes the offending `key = value`.
+        let merged = toml::to_string(&table).map_err(|e| ConfigError::Parse {
+            path: origin.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml(&merged, &format!("{origin} with TC9_* variables and flags"))
+    }
+
+    /// Checks values the types alone do not constrain.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if self.upstream.trim().is_empty() {
+            return invalid("upstream", "must name the worldserver (host:port)");
+        }
+        if self.sidecar_id.trim().is_empty() {
+            return invalid("sidecar_id", "must not be empty");
+        }
+        if self.max_client_frame < 4 || self.max_client_frame > 0xFFFF {
+            return invalid("max_client_frame", "must be within 4..=65535");
+        }
+        if self.max_server_frame < 2 || self.max_server_frame > 0x7F_FFFF {
+            return invalid("max_server_frame", "must be within 2..=8388607");
+        }
+        if self.connect_attempts == 0 {
+            return invalid("connect_attempts", "must be at least 1");
+        }
+        if self.session_queue == 0 {
+            return invalid("session_queue", "must be at least 1");
+        }
+        for (key, url) in [
+            ("characters_db_url", &self.characters_db_url),
+            ("auth_db_url", &self.auth_db_url),
+        ] {
+            if !url.is_empty() && mysql_async::Opts::from_url(url).is_err() {
+                return invalid(key, "is not a mysql:// URL");
+            }
+        }
+        if self.link_mode == LinkMode::WotlkCrypt && self.auth_db_url.is_empty() {
+            return invalid(
+                "auth_db_url",
+                "is required in wotlk-crypt mode (session keys live in the auth database)",
+            );
+        }
+        Ok(())
+    }
+
+    /// Delay before connection attempt `attempt` (0-based) to the worldserver.
+    pub fn connect_backoff(&self, attempt: u32) -> Duration {
+        Duration::from_millis(self.connect_backoff_ms.saturating_mul(1 << attempt.min(16)) / 2)
+    }
+
+    /// The shutdown grace period.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// The TOML error with its line quoted and the key named.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let source = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line}: {message} (in `{source}`)")
+        }
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+        assert_eq!(Config::from_toml("", "empty").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = Config::from_toml("listen = \"127.0.0.1:1\"\nlisen_port = 3\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.toml: line 2: unknown field `lisen_port`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_value_is_named_with_its_line() {
+        let err = Config::from_toml("\n\nrealm_id = \"one\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("realm_id"), "{err}");
+        let err = Config::from_toml("link_mode = \"rc4\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1") && err.contains("plain"), "{err}");
+    }
+
+    #[test]
+    fn range_errors_name_the_key() {
+        let err = Config::from_toml("max_client_frame = 70000\n", "x.toml").unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                key: "max_client_frame",
+                ..
+            }
+        ));
+        let err = Config::from_toml("link_mode = \"wotlk-crypt\"\n", "x.toml").unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                key: "auth_db_url",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sidecar.example.toml");
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(config.sidecar_id, "ws-1");
+    }
+
+    #[test]
+    fn env_and_flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("tc9-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "realm_id = 3\nsidecar_id = \"file\"\nupstream = \"10.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("TC9_SIDECAR_ID".to_owned(), "env".to_owned()),
+            ("TC9_SESSION_QUEUE".to_owned(), "7".to_owned()),
+            ("TC9_LISTEN".to_owned(), "127.0.0.1:1234".to_owned()),
+            ("HOME".to_owned(), "/root".to_owned()),
+        ];
+        let mut flags = toml::Table::new();
+        flags.insert("upstream".into(), "127.0.0.1:9".into());
+        let config = Config::load(Some(&path), env, flags).unwrap();
+        assert_eq!(config.realm_id, 3);
+        assert_eq!(config.sidecar_id, "env");
+        assert_eq!(config.session_queue, 7);
+        assert_eq!(config.listen, "127.0.0.1:1234".parse().unwrap());
+        assert_eq!(config.upstream, "127.0.0.1:9");
+
+        let bad = vec![("TC9_REALM_ID".to_owned(), "one".to_owned())];
+        let err = Config::load(Some(&path), bad, toml::Table::new()).unwrap_err();
+        assert!(err.to_string().contains("realm_id"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn backoff_doubles() {
+        let config = Config::default();
+        assert_eq!(config.connect_backoff(1), Duration::from_millis(100));
+        assert_eq!(config.connect_backoff(2), Duration::from_millis(200));
+    }
+}
