@@ -1,0 +1,1262 @@
+//! The sidecar in-process between a scripted gateway and a scripted worldserver, with
+//! a real MariaDB behind it (`mysql://root@127.0.0.1:3306`).
+//!
+//! - `wotlk-crypt` mode: the sidecar finds the session key in the auth database and
+//!   keeps its four header keystreams in step while it drops client frames and
+//!   answers others itself; both peers use `wow_srp`'s independent wrath header
+//!   crypto, so any desynchronisation shows up as a garbled header.
+//! - `wotlk-crypt` mode without a usable session key: the session after
+//!   `CMSG_AUTH_SESSION` is copied byte for byte and the handler is never asked.
+//! - Plain mode: the session's identity (account, character, guild) is learnt from
+//!   the session opcodes and the characters database.
+//!
+//! Every test creates its own database and drops it when it ends, passed or failed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context, Result};
+use mysql_async::prelude::*;
+use mysql_async::{Opts, Pool};
+use tc9_codec::crypt::SESSION_KEY_LEN;
+use tc9_codec::messages::{
+    CmsgAuthSession, CmsgPlayerLogin, Message, SmsgAuthChallenge, SmsgLoginVerifyWorld,
+};
+use tc9_codec::wire::{Bytes, Guid, Rest};
+use tc9_codec::{Frame, Opcode, Origin};
+use tc9_sidecar::config::{Config, LinkMode};
+use tc9_sidecar::handler::{Decision, Handler};
+use tc9_sidecar::server::Server;
+use tc9_sidecar::session::{Identity, SessionInfo};
+use tc9_sidecar::store::Character;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use wow_srp::normalized_string::NormalizedString;
+use wow_srp::wrath_header::{ClientCrypto, ProofSeed, ServerCrypto, WrathServerAttempt};
+
+/// The MariaDB server, without a database.
+const ADMIN_URL: &str = "mysql://root@127.0.0.1:3306";
+/// How long any single network step may take before the test fails.
+const STEP: Duration = Duration::from_secs(10);
+/// How long a whole test may take.
+const WHOLE_TEST: Duration = Duration::from_secs(60);
+
+// Opcodes the scripts use without the sidecar caring about them. Server opcodes are
+// 16-bit in the header.
+const SMSG_PONG: u16 = 0x1DD;
+const SMSG_ACCOUNT_DATA_TIMES: u16 = 0x209;
+const SMSG_COMPRESSED_UPDATE_OBJECT: u16 = 0x1F6;
+const SMSG_TIME_SYNC_REQ: u16 = 0x390;
+const CMSG_MESSAGECHAT: u32 = 0x095;
+
+/// `SMSG_AUTH_RESPONSE` with `AUTH_OK` (result, billing time, flags, rested, expansion).
+const AUTH_OK_BODY: [u8; 11] = [0x0C, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+// ---------------------------------------------------------------------------------
+// Packets and the two scripted peers
+// ---------------------------------------------------------------------------------
+
+/// One packet as a peer saw it: opcode and body (the size is implied by the body).
+#[derive(Clone, PartialEq, Eq)]
+struct Packet {
+    opcode: u32,
+    body: Vec<u8>,
+}
+
+impl Packet {
+    fn new(opcode: impl Into<u32>, body: impl Into<Vec<u8>>) -> Packet {
+        Packet {
+            opcode: opcode.into(),
+            body: body.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Packet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = Opcode(self.opcode).name().unwrap_or("?");
+        let shown = self.body.len().min(24);
+        write!(
+            f,
+            "{name} (0x{:03X}) [{} bytes: {}{}]",
+            self.opcode,
+            self.body.len(),
+            hex::encode(&self.body[..shown]),
+            if shown < self.body.len() { "…" } else { "" }
+        )
+    }
+}
+
+/// Fills `buf` from `stream`; `false` when the stream ended before its first byte.
+async fn read_exact_or_eof(stream: &mut TcpStream, buf: &mut [u8]) -> Result<bool> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = timeout(STEP, stream.read(&mut buf[filled..]))
+            .await
+            .context("timed out reading")??;
+        if n == 0 {
+            if filled == 0 {
+                return Ok(false);
+            }
+            bail!("stream ended {filled} bytes into a {}-byte read", buf.len());
+        }
+        filled += n;
+    }
+    Ok(true)
+}
+
+/// A pattern body of `len` bytes, different per `seed`.
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// The scripted worldserver's end of its connection: server headers out, client
+/// headers in, encrypted with `wow_srp` once `crypto` is set. Records every byte.
+struct WorldEnd {
+    stream: TcpStream,
+    crypto: Option<ServerCrypto>,
+    sent: Vec<u8>,
+    received: Vec<u8>,
+}
+
+impl WorldEnd {
+    fn new(stream: TcpStream) -> WorldEnd {
+        WorldEnd {
+            stream,
+            crypto: None,
+            sent: Vec::new(),
+            received: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, opcode: u16, body: &[u8]) -> Result<()> {
+        let size = u32::try_from(body.len() + 2)?;
+        let mut bytes = match &mut self.crypto {
+            Some(crypto) => crypto.encrypt_server_header(size, opcode).to_vec(),
+            None => {
+                ensure!(size <= 0x7FFF, "the plain script sends small frames only");
+                let mut header = u16::try_from(size)?.to_be_bytes().to_vec();
+                header.extend_from_slice(&opcode.to_le_bytes());
+                header
+            }
+        };
+        bytes.extend_from_slice(body);
+        timeout(STEP, self.stream.write_all(&bytes))
+            .await
+            .context("timed out writing")??;
+        self.sent.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// The next client packet, `None` at a clean end of stream.
+    async fn recv(&mut self) -> Result<Option<Packet>> {
+        let mut header = [0u8; 6];
+        if !read_exact_or_eof(&mut self.stream, &mut header).await? {
+            return Ok(None);
+        }
+        self.received.extend_from_slice(&header);
+        let (size, opcode) = match &mut self.crypto {
+            Some(crypto) => {
+                let h = crypto.decrypt_client_header(header);
+                (usize::from(h.size), h.opcode)
+            }
+            None => (
+                usize::from(u16::from_be_bytes([header[0], header[1]])),
+                u32::from_le_bytes([header[2], header[3], header[4], header[5]]),
+            ),
+        };
+        // AzerothCore's own sanity check: a garbled header fails here.
+        ensure!(
+            (4..10240).contains(&size),
+            "worldserver got a client header with size {size} (opcode 0x{opcode:X}, raw {}): \
+             the client-to-server keystream is out of step",
+            hex::encode(header)
+        );
+        let mut body = vec![0u8; size - 4];
+        if !body.is_empty() && !read_exact_or_eof(&mut self.stream, &mut body).await? {
+            bail!("stream ended before the body of 0x{opcode:X}");
+        }
+        self.received.extend_from_slice(&body);
+        Ok(Some(Packet::new(opcode, body)))
+    }
+
+    /// The next client packet, which must exist.
+    async fn expect(&mut self) -> Result<Packet> {
+        self.recv()
+            .await?
+            .context("worldserver: the stream ended, a packet was expected")
+    }
+}
+
+/// The scripted gateway's end of its connection: client headers out, server headers
+/// in, encrypted with `wow_srp` once `crypto` is set. Records every byte.
+struct GatewayEnd {
+    stream: TcpStream,
+    crypto: Option<ClientCrypto>,
+    sent: Vec<u8>,
+    received: Vec<u8>,
+}
+
+impl GatewayEnd {
+    async fn connect(addr: SocketAddr) -> Result<GatewayEnd> {
+        let stream = timeout(STEP, TcpStream::connect(addr))
+            .await
+            .context("timed out connecting to the sidecar")??;
+        Ok(GatewayEnd {
+            stream,
+            crypto: None,
+            sent: Vec::new(),
+            received: Vec::new(),
+        })
+    }
+
+    fn encode(&mut self, packet: &Packet) -> Result<Vec<u8>> {
+        let size = u16::try_from(packet.body.len() + 4)?;
+        let mut bytes = match &mut self.crypto {
+            Some(crypto) => crypto.encrypt_client_header(size, packet.opcode).to_vec(),
+            None => {
+                let mut header = size.to_be_bytes().to_vec();
+                header.extend_from_slice(&packet.opcode.to_le_bytes());
+                header
+            }
+        };
+        bytes.extend_from_slice(&packet.body);
+        Ok(bytes)
+    }
+
+    async fn send(&mut self, packet: &Packet) -> Result<()> {
+        self.send_all(std::slice::from_ref(packet)).await
+    }
+
+    /// Sends `packets` in one write, so the sidecar sees them back to back.
+    async fn send_all(&mut self, packets: &[Packet]) -> Result<()> {
+        let mut bytes = Vec::new();
+        for packet in packets {
+            bytes.extend(self.encode(packet)?);
+        }
+        timeout(STEP, self.stream.write_all(&bytes))
+            .await
+            .context("timed out writing")??;
+        self.sent.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// Sends the plain `CMSG_AUTH_SESSION`, turns header encryption on and sends
+    /// `pipelined` encrypted, all in one write: the sidecar finds encrypted headers
+    /// already buffered behind the plain one.
+    async fn send_auth(
+        &mut self,
+        account: &str,
+        crypto: ClientCrypto,
+        pipelined: &[Packet],
+    ) -> Result<()> {
+        ensure!(self.crypto.is_none(), "the auth session goes out plain");
+        let mut bytes = self.encode(&auth_session(account))?;
+        self.crypto = Some(crypto);
+        for packet in pipelined {
+            bytes.extend(self.encode(packet)?);
+        }
+        timeout(STEP, self.stream.write_all(&bytes))
+            .await
+            .context("timed out writing")??;
+        self.sent.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// The next server packet, `None` at a clean end of stream.
+    async fn recv(&mut self) -> Result<Option<Packet>> {
+        let mut first = [0u8; 4];
+        if !read_exact_or_eof(&mut self.stream, &mut first).await? {
+            return Ok(None);
+        }
+        self.received.extend_from_slice(&first);
+        let mut extra = [0u8; 1];
+        let (size, opcode) = match &mut self.crypto {
+            Some(crypto) => {
+                let header = match crypto.attempt_decrypt_server_header(first) {
+                    WrathServerAttempt::Header(h) => h,
+                    WrathServerAttempt::AdditionalByteRequired => {
+                        if !read_exact_or_eof(&mut self.stream, &mut extra).await? {
+                            bail!("stream ended inside a large server header");
+                        }
+                        self.received.push(extra[0]);
+                        crypto.decrypt_large_server_header(extra[0])
+                    }
+                };
+                (header.size as usize, header.opcode)
+            }
+            None if first[0] & 0x80 != 0 => {
+                if !read_exact_or_eof(&mut self.stream, &mut extra).await? {
+                    bail!("stream ended inside a large server header");
+                }
+                self.received.push(extra[0]);
+                let size = usize::from(first[0] & 0x7F) << 16
+                    | usize::from(first[1]) << 8
+                    | usize::from(first[2]);
+                (size, u16::from_le_bytes([first[3], extra[0]]))
+            }
+            None => (
+                usize::from(u16::from_be_bytes([first[0], first[1]])),
+                u16::from_le_bytes([first[2], first[3]]),
+            ),
+        };
+        // Nothing the scripts send is larger than this: a garbled header fails here.
+        ensure!(
+            (2..=0x10_0000).contains(&size),
+            "gateway got a server header with size {size} (opcode 0x{opcode:X}, raw {}): \
+             the server-to-client keystream is out of step",
+            hex::encode(first)
+        );
+        let mut body = vec![0u8; size - 2];
+        if !body.is_empty() && !read_exact_or_eof(&mut self.stream, &mut body).await? {
+            bail!("stream ended before the body of 0x{opcode:X}");
+        }
+        self.received.extend_from_slice(&body);
+        Ok(Some(Packet::new(opcode, body)))
+    }
+
+    /// The next server packet, which must exist.
+    async fn expect(&mut self) -> Result<Packet> {
+        self.recv()
+            .await?
+            .context("gateway: the stream ended, a packet was expected")
+    }
+
+    /// The next `n` server packets.
+    async fn expect_n(&mut self, n: usize) -> Result<Vec<Packet>> {
+        let mut packets = Vec::with_capacity(n);
+        for _ in 0..n {
+            packets.push(self.expect().await?);
+        }
+        Ok(packets)
+    }
+
+    /// Half-closes the sending side, as a gateway whose player left.
+    async fn finish(&mut self) -> Result<()> {
+        self.stream.shutdown().await?;
+        Ok(())
+    }
+
+    /// Reads until the sidecar closes the stream; every packet on the way.
+    async fn recv_to_end(&mut self) -> Result<Vec<Packet>> {
+        let mut rest = Vec::new();
+        while let Some(packet) = self.recv().await? {
+            rest.push(packet);
+        }
+        Ok(rest)
+    }
+}
+
+/// A matching `wow_srp` client and server for `session_key`, built the way a real
+/// login builds them.
+fn crypto_pair(account: &str, session_key: [u8; SESSION_KEY_LEN]) -> (ClientCrypto, ServerCrypto) {
+    let user = NormalizedString::new(account).expect("a valid account name");
+    let client_seed = ProofSeed::new();
+    let server_seed = ProofSeed::new();
+    let client_seed_value = client_seed.seed();
+    let (proof, client) =
+        client_seed.into_client_header_crypto(&user, session_key, server_seed.seed());
+    let server = server_seed
+        .into_server_header_crypto(&user, session_key, proof, client_seed_value)
+        .expect("the proof of the same session key matches");
+    (client, server)
+}
+
+fn session_key(seed: u8) -> [u8; SESSION_KEY_LEN] {
+    std::array::from_fn(|i| (i as u8).wrapping_mul(73).wrapping_add(seed))
+}
+
+fn auth_challenge() -> Packet {
+    let challenge = SmsgAuthChallenge {
+        one: 1,
+        server_seed: Bytes([0xDE, 0xAD, 0xBE, 0xEF]),
+        random: Bytes(std::array::from_fn(|i| i as u8)),
+    };
+    Packet::new(Opcode::SMSG_AUTH_CHALLENGE.0, challenge.to_body())
+}
+
+fn auth_session(account: &str) -> Packet {
+    let auth = CmsgAuthSession {
+        build: 12340,
+        login_server_id: 0,
+        account: account.to_owned(),
+        login_server_type: 0,
+        client_seed: Bytes([1, 2, 3, 4]),
+        region_id: 0,
+        battlegroup_id: 0,
+        realm_id: 1,
+        dos_response: 3,
+        digest: Bytes([0x5A; 20]),
+        addons: Rest(vec![0x9E, 0x02, 0, 0, 0x78, 0x9C, 0x75]),
+    };
+    Packet::new(Opcode::CMSG_AUTH_SESSION.0, auth.to_body())
+}
+
+fn ping(seq: u32) -> Packet {
+    let mut body = seq.to_le_bytes().to_vec();
+    body.extend_from_slice(&25u32.to_le_bytes());
+    Packet::new(Opcode::CMSG_PING.0, body)
+}
+
+fn pong(seq: u32) -> Packet {
+    Packet::new(SMSG_PONG, seq.to_le_bytes())
+}
+
+fn player_login(guid: u32) -> Packet {
+    let login = CmsgPlayerLogin {
+        guid: Guid::player(guid),
+    };
+    Packet::new(Opcode::CMSG_PLAYER_LOGIN.0, login.to_body())
+}
+
+fn login_verify_world() -> Packet {
+    let verify = SmsgLoginVerifyWorld {
+        map: 571,
+        x: 5804.1,
+        y: 624.7,
+        z: 647.8,
+        orientation: 1.6,
+    };
+    Packet::new(Opcode::SMSG_LOGIN_VERIFY_WORLD.0, verify.to_body())
+}
+
+fn petition_sign(petition: u32) -> Packet {
+    let mut body = Guid::item(petition).0.to_le_bytes().to_vec();
+    body.push(1);
+    Packet::new(Opcode::CMSG_PETITION_SIGN.0, body)
+}
+
+fn petition_show_signatures(petition: u32) -> Packet {
+    Packet::new(
+        Opcode::CMSG_PETITION_SHOW_SIGNATURES.0,
+        Guid::item(petition).0.to_le_bytes(),
+    )
+}
+
+/// The signer the stub handler reports in its `SMSG_PETITION_SIGN_RESULTS`.
+const STUB_SIGNER: u32 = 77;
+
+/// The `SMSG_PETITION_SIGN_RESULTS` body the stub handler answers a sign with:
+/// petition guid (echoed), signer guid, result `PETITION_SIGN_OK`.
+fn sign_results_body(sign_body: &[u8]) -> Vec<u8> {
+    let mut body = sign_body.get(..8).unwrap_or(&[0; 8]).to_vec();
+    body.extend_from_slice(&Guid::player(STUB_SIGNER).0.to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body
+}
+
+fn sign_results(petition: u32) -> Packet {
+    Packet::new(
+        Opcode::SMSG_PETITION_SIGN_RESULTS.0,
+        sign_results_body(&petition_sign(petition).body),
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// Database and sidecar fixtures
+// ---------------------------------------------------------------------------------
+
+/// A database of its own for one test, dropped when the guard is (even in a panic).
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    /// Creates the database with the auth and characters tables the sidecar reads.
+    async fn create(tag: &str) -> Result<TestDb> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+        let name = format!(
+            "tc9_test_crypt_{tag}_{}_{nanos}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = Pool::new(Opts::from_url(ADMIN_URL)?);
+        let created = async {
+            let mut conn = admin.get_conn().await?;
+            conn.query_drop(format!("CREATE DATABASE `{name}`")).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        admin.disconnect().await?;
+        created.context("creating the test database")?;
+        // From here on the guard drops the database whatever happens.
+        let db = TestDb { name };
+        db.exec(
+            "CREATE TABLE account (id INT UNSIGNED PRIMARY KEY, \
+             username VARCHAR(32) NOT NULL UNIQUE, session_key BINARY(40) NULL)",
+            (),
+        )
+        .await?;
+        db.exec(
+            "CREATE TABLE characters (guid INT UNSIGNED PRIMARY KEY, account INT UNSIGNED, \
+             name VARCHAR(12), race TINYINT UNSIGNED, class TINYINT UNSIGNED, \
+             gender TINYINT UNSIGNED, level TINYINT UNSIGNED, online TINYINT UNSIGNED)",
+            (),
+        )
+        .await?;
+        db.exec(
+            "CREATE TABLE guild_member (guildid INT UNSIGNED, guid INT UNSIGNED UNIQUE, \
+             `rank` TINYINT UNSIGNED, pnote VARCHAR(31), offnote VARCHAR(31))",
+            (),
+        )
+        .await?;
+        Ok(db)
+    }
+
+    fn url(&self) -> String {
+        format!("{ADMIN_URL}/{}", self.name)
+    }
+
+    /// Runs one statement in the test database.
+    async fn exec(
+        &self,
+        statement: &str,
+        params: impl Into<mysql_async::Params> + Send,
+    ) -> Result<()> {
+        let pool = Pool::new(Opts::from_url(&self.url())?);
+        let result = async {
+            let mut conn = pool.get_conn().await?;
+            conn.exec_drop(statement, params).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        pool.disconnect().await?;
+        result.with_context(|| format!("running `{statement}`"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop may run inside the test's runtime (or while it unwinds): use a runtime
+        // of its own on a thread of its own.
+        let name = std::mem::take(&mut self.name);
+        let dropped = std::thread::spawn(move || -> Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let admin = Pool::new(Opts::from_url(ADMIN_URL)?);
+                let result = async {
+                    let mut conn = admin.get_conn().await?;
+                    conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .await?;
+                    anyhow::Ok(())
+                }
+                .await;
+                let _ = admin.disconnect().await;
+                result.with_context(|| format!("dropping {name}"))
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("test database cleanup failed: {e:#}"),
+            Err(_) => eprintln!("test database cleanup panicked"),
+        }
+    }
+}
+
+/// A sidecar running in this process, stopped by [`Sidecar::stop`].
+struct Sidecar {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Sidecar {
+    async fn start<H: Handler>(config: Config, handler: H) -> Result<Sidecar> {
+        let config = Config {
+            listen: "127.0.0.1:0".parse()?,
+            shutdown_grace_secs: 2,
+            ..config
+        };
+        let server = Server::bind(config, handler).await?;
+        let addr = server.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        Ok(Sidecar { addr, stop, task })
+    }
+
+    /// Stops accepting, waits for the sessions and the pools to close.
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        timeout(Duration::from_secs(15), self.task)
+            .await
+            .context("the sidecar did not stop")???;
+        Ok(())
+    }
+}
+
+/// A scripted worldserver listening on a port of its own.
+async fn worldserver_listener() -> Result<(TcpListener, String)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    Ok((listener, addr))
+}
+
+async fn accept(listener: &TcpListener) -> Result<WorldEnd> {
+    let (stream, _) = timeout(STEP, listener.accept())
+        .await
+        .context("the sidecar never connected to the worldserver")??;
+    stream.set_nodelay(true)?;
+    Ok(WorldEnd::new(stream))
+}
+
+/// Awaits a script task, failing the test with the script's own error.
+async fn join<T>(task: JoinHandle<Result<T>>, who: &str) -> Result<T> {
+    task.await
+        .with_context(|| format!("the {who} script panicked"))?
+        .with_context(|| format!("the {who} script failed"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Intercepts two client petition opcodes: answers `CMSG_PETITION_SIGN` itself and
+/// drops `CMSG_PETITION_SHOW_SIGNATURES`. Records every frame it is asked about.
+#[derive(Clone, Default)]
+struct CharterStub {
+    handled: Arc<Mutex<Vec<Packet>>>,
+}
+
+impl Handler for CharterStub {
+    fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
+        origin == Origin::Client
+            && (opcode == Opcode::CMSG_PETITION_SIGN
+                || opcode == Opcode::CMSG_PETITION_SHOW_SIGNATURES)
+    }
+
+    async fn handle(&self, _session: &SessionInfo, frame: &Frame) -> Decision {
+        lock(&self.handled).push(Packet::new(frame.opcode().0, frame.body()));
+        if frame.opcode() == Opcode::CMSG_PETITION_SIGN {
+            let answer = Frame::new(
+                Origin::Server,
+                Opcode::SMSG_PETITION_SIGN_RESULTS,
+                &sign_results_body(frame.body()),
+            )
+            .expect("a small server frame");
+            Decision::Answer(vec![answer])
+        } else {
+            Decision::Drop
+        }
+    }
+}
+
+fn crypt_config(db: &TestDb, upstream: String) -> Config {
+    Config {
+        upstream,
+        link_mode: LinkMode::WotlkCrypt,
+        auth_db_url: db.url(),
+        characters_db_url: db.url(),
+        ..Config::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// wotlk-crypt with a session key: inject and drop without desynchronising
+// ---------------------------------------------------------------------------------
+
+const CRYPT_ACCOUNT: &str = "TESTPLAYER";
+
+/// What the scripted worldserver sends right after `SMSG_AUTH_RESPONSE`: a small
+/// frame, one with the largest small header, two with the large (5-byte) header and
+/// an empty one.
+fn first_server_burst() -> Vec<Packet> {
+    vec![
+        Packet::new(Opcode::SMSG_AUTH_RESPONSE.0, AUTH_OK_BODY),
+        pong(0),
+        Packet::new(SMSG_ACCOUNT_DATA_TIMES, pattern(1, 41)),
+        // size field 0x7FFF: the largest 4-byte header.
+        Packet::new(SMSG_COMPRESSED_UPDATE_OBJECT, pattern(2, 0x7FFD)),
+        // size field 0x8000: the smallest 5-byte header.
+        Packet::new(SMSG_COMPRESSED_UPDATE_OBJECT, pattern(3, 0x7FFE)),
+        Packet::new(SMSG_COMPRESSED_UPDATE_OBJECT, pattern(4, 0x9000)),
+        Packet::new(SMSG_TIME_SYNC_REQ, Vec::new()),
+    ]
+}
+
+/// Sent by the worldserver when `CMSG_NAME_QUERY` arrives (so after the first
+/// injected answer has been queued toward the gateway).
+fn server_reply_to_name_query() -> Vec<Packet> {
+    vec![Packet::new(
+        Opcode::SMSG_NAME_QUERY_RESPONSE.0,
+        pattern(5, 30),
+    )]
+}
+
+/// Sent by the worldserver when `CMSG_PLAYER_LOGIN` arrives.
+fn server_reply_to_login() -> Vec<Packet> {
+    vec![
+        login_verify_world(),
+        Packet::new(SMSG_COMPRESSED_UPDATE_OBJECT, pattern(6, 0x1_2345)),
+        Packet::new(SMSG_TIME_SYNC_REQ, 1u32.to_le_bytes()),
+    ]
+}
+
+/// Encrypted frames the gateway sends in the same write as its plain
+/// `CMSG_AUTH_SESSION`, before the worldserver has answered.
+fn pipelined_with_auth() -> Vec<Packet> {
+    vec![ping(0), Packet::new(CMSG_MESSAGECHAT, pattern(10, 100))]
+}
+
+/// The gateway's first encrypted batch: one frame the sidecar drops and one it
+/// answers between frames it forwards.
+fn client_batch_one() -> Vec<Packet> {
+    vec![
+        ping(1),
+        petition_show_signatures(500),
+        petition_sign(500),
+        Packet::new(Opcode::CMSG_NAME_QUERY.0, Guid::player(12).0.to_le_bytes()),
+    ]
+}
+
+/// The second batch: injections and drops back to back, then the login.
+fn client_batch_two() -> Vec<Packet> {
+    vec![
+        petition_sign(501),
+        petition_show_signatures(501),
+        petition_show_signatures(502),
+        Packet::new(CMSG_MESSAGECHAT, pattern(7, 8000)),
+        petition_sign(502),
+        ping(2),
+        player_login(42),
+    ]
+}
+
+fn is_intercepted(packet: &Packet) -> bool {
+    packet.opcode == Opcode::CMSG_PETITION_SIGN.0
+        || packet.opcode == Opcode::CMSG_PETITION_SHOW_SIGNATURES.0
+}
+
+/// The scripted stock worldserver of the crypt test; returns the client packets it
+/// received after `CMSG_AUTH_SESSION`.
+async fn crypt_worldserver(
+    listener: TcpListener,
+    mut crypto: Option<ServerCrypto>,
+) -> Result<Vec<Packet>> {
+    let mut ws = accept(&listener).await?;
+    let challenge = auth_challenge();
+    ws.send(challenge.opcode as u16, &challenge.body).await?;
+    let auth = ws.expect().await?;
+    ensure!(
+        auth == auth_session(CRYPT_ACCOUNT),
+        "worldserver: expected the plain CMSG_AUTH_SESSION, got {auth:?}"
+    );
+    ws.crypto = crypto.take();
+    for packet in first_server_burst() {
+        ws.send(packet.opcode as u16, &packet.body).await?;
+    }
+    let mut received = Vec::new();
+    while let Some(packet) = ws.recv().await? {
+        let replies = match packet.opcode {
+            op if op == Opcode::CMSG_NAME_QUERY.0 => server_reply_to_name_query(),
+            op if op == Opcode::CMSG_PLAYER_LOGIN.0 => server_reply_to_login(),
+            _ => Vec::new(),
+        };
+        received.push(packet);
+        for reply in replies {
+            ws.send(reply.opcode as u16, &reply.body).await?;
+        }
+    }
+    Ok(received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crypt_session_with_inject_and_drop() -> Result<()> {
+    timeout(WHOLE_TEST, crypt_session_with_inject_and_drop_body())
+        .await
+        .context("the test timed out")?
+}
+
+async fn crypt_session_with_inject_and_drop_body() -> Result<()> {
+    let db = TestDb::create("inject").await?;
+    let key = session_key(3);
+    db.exec(
+        "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
+        (1u32, CRYPT_ACCOUNT, key.to_vec()),
+    )
+    .await?;
+    let (client_crypto, server_crypto) = crypto_pair(CRYPT_ACCOUNT, key);
+
+    let (listener, ws_addr) = worldserver_listener().await?;
+    let handler = CharterStub::default();
+    let handled = Arc::clone(&handler.handled);
+    let sidecar = Sidecar::start(crypt_config(&db, ws_addr), handler).await?;
+    let worldserver = tokio::spawn(crypt_worldserver(listener, Some(server_crypto)));
+
+    let mut gw = GatewayEnd::connect(sidecar.addr).await?;
+    let challenge = gw.expect().await?;
+    assert_eq!(challenge, auth_challenge(), "the plain challenge");
+    gw.send_auth(CRYPT_ACCOUNT, client_crypto, &pipelined_with_auth())
+        .await?;
+
+    let burst = first_server_burst();
+    let got = gw.expect_n(burst.len()).await?;
+    assert_eq!(got, burst, "the encrypted server frames after the auth");
+
+    gw.send_all(&client_batch_one()).await?;
+    let mut expected = vec![sign_results(500)];
+    expected.extend(server_reply_to_name_query());
+    let got = gw.expect_n(expected.len()).await?;
+    assert_eq!(
+        got, expected,
+        "the injected answer, then the worldserver's reply to the frame after it"
+    );
+
+    gw.send_all(&client_batch_two()).await?;
+    let mut expected = vec![sign_results(501), sign_results(502)];
+    expected.extend(server_reply_to_login());
+    let got = gw.expect_n(expected.len()).await?;
+    assert_eq!(
+        got, expected,
+        "both injected answers, then the worldserver's reply to the login"
+    );
+
+    gw.finish().await?;
+    let to_worldserver = join(worldserver, "worldserver").await?;
+    let rest = gw.recv_to_end().await?;
+    assert!(
+        rest.is_empty(),
+        "nothing more reaches the gateway: {rest:?}"
+    );
+
+    let sent: Vec<Packet> = pipelined_with_auth()
+        .into_iter()
+        .chain(client_batch_one())
+        .chain(client_batch_two())
+        .collect();
+    let forwarded: Vec<Packet> = sent
+        .iter()
+        .filter(|p| !is_intercepted(p))
+        .cloned()
+        .collect();
+    assert_eq!(
+        to_worldserver, forwarded,
+        "the worldserver decrypts exactly the frames that were neither dropped nor answered"
+    );
+    let intercepted: Vec<Packet> = sent.into_iter().filter(is_intercepted).collect();
+    assert_eq!(
+        *lock(&handled),
+        intercepted,
+        "the handler saw every intercepted frame, decrypted, in order"
+    );
+
+    sidecar.stop().await?;
+    drop(db);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// wotlk-crypt without a session key: opaque copy
+// ---------------------------------------------------------------------------------
+
+/// One session through a sidecar that cannot find `account`'s session key: both peers
+/// encrypt with a key of their own and the sidecar copies the bytes.
+async fn opaque_session(
+    sidecar_addr: SocketAddr,
+    listener: Arc<TcpListener>,
+    account: &str,
+) -> Result<()> {
+    let (client_crypto, server_crypto) = crypto_pair(account, session_key(99));
+    let account_owned = account.to_owned();
+    let worldserver = tokio::spawn(async move {
+        let mut ws = accept(&listener).await?;
+        let challenge = auth_challenge();
+        ws.send(challenge.opcode as u16, &challenge.body).await?;
+        let auth = ws.expect().await?;
+        ensure!(
+            auth == auth_session(&account_owned),
+            "worldserver: expected the plain CMSG_AUTH_SESSION, got {auth:?}"
+        );
+        ws.crypto = Some(server_crypto);
+        ws.send(Opcode::SMSG_AUTH_RESPONSE.0 as u16, &AUTH_OK_BODY)
+            .await?;
+        ws.send(SMSG_COMPRESSED_UPDATE_OBJECT, &pattern(8, 0x9000))
+            .await?;
+        let mut received = Vec::new();
+        while let Some(packet) = ws.recv().await? {
+            let login = packet.opcode == Opcode::CMSG_PLAYER_LOGIN.0;
+            received.push(packet);
+            if login {
+                let verify = login_verify_world();
+                ws.send(verify.opcode as u16, &verify.body).await?;
+            }
+        }
+        anyhow::Ok((received, ws.received, ws.sent))
+    });
+
+    let mut gw = GatewayEnd::connect(sidecar_addr).await?;
+    assert_eq!(gw.expect().await?, auth_challenge(), "the plain challenge");
+    // Encrypted frames right behind the plain auth: the sidecar must copy the bytes it
+    // has already buffered too.
+    let pipelined = vec![ping(0), petition_sign(599)];
+    gw.send_auth(account, client_crypto, &pipelined).await?;
+    let got = gw.expect_n(2).await?;
+    assert_eq!(
+        got,
+        vec![
+            Packet::new(Opcode::SMSG_AUTH_RESPONSE.0, AUTH_OK_BODY),
+            Packet::new(SMSG_COMPRESSED_UPDATE_OBJECT, pattern(8, 0x9000)),
+        ],
+        "{account}: the worldserver's encrypted frames arrive intact"
+    );
+    let client_frames = vec![
+        ping(1),
+        petition_sign(600),
+        petition_show_signatures(600),
+        Packet::new(CMSG_MESSAGECHAT, pattern(9, 3000)),
+        player_login(42),
+    ];
+    gw.send_all(&client_frames).await?;
+    assert_eq!(
+        gw.expect().await?,
+        login_verify_world(),
+        "{account}: no injected answer, only the worldserver's reply"
+    );
+    gw.finish().await?;
+    let (received, ws_received, ws_sent) = join(worldserver, "worldserver").await?;
+    let rest = gw.recv_to_end().await?;
+    assert!(
+        rest.is_empty(),
+        "{account}: nothing more reaches the gateway: {rest:?}"
+    );
+    let all_frames: Vec<Packet> = pipelined.into_iter().chain(client_frames).collect();
+    assert_eq!(
+        received, all_frames,
+        "{account}: intercepted opcodes reach the worldserver unchanged"
+    );
+    assert!(
+        ws_received == gw.sent,
+        "{account}: the worldserver receives the gateway's bytes unchanged \
+         ({} bytes sent, {} received)",
+        gw.sent.len(),
+        ws_received.len()
+    );
+    assert!(
+        gw.received == ws_sent,
+        "{account}: the gateway receives the worldserver's bytes unchanged \
+         ({} bytes sent, {} received)",
+        ws_sent.len(),
+        gw.received.len()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_session_key_falls_back_to_opaque() -> Result<()> {
+    timeout(WHOLE_TEST, missing_session_key_falls_back_to_opaque_body())
+        .await
+        .context("the test timed out")?
+}
+
+async fn missing_session_key_falls_back_to_opaque_body() -> Result<()> {
+    let db = TestDb::create("opaque").await?;
+    // An account without a key; the other account of the test has no row at all.
+    db.exec(
+        "INSERT INTO account (id, username, session_key) VALUES (?, ?, NULL)",
+        (2u32, "NOKEY"),
+    )
+    .await?;
+    let (listener, ws_addr) = worldserver_listener().await?;
+    let listener = Arc::new(listener);
+    let handler = CharterStub::default();
+    let handled = Arc::clone(&handler.handled);
+    let sidecar = Sidecar::start(crypt_config(&db, ws_addr), handler).await?;
+
+    opaque_session(sidecar.addr, Arc::clone(&listener), "NOKEY").await?;
+    opaque_session(sidecar.addr, listener, "GHOST").await?;
+
+    assert!(
+        lock(&handled).is_empty(),
+        "the handler is never asked in an opaque session: {:?}",
+        lock(&handled)
+    );
+    sidecar.stop().await?;
+    drop(db);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Plain mode: identity from the session opcodes and the characters database
+// ---------------------------------------------------------------------------------
+
+/// Answers `CMSG_PING` itself with `SMSG_PONG` and records the session's identity at
+/// that moment: a probe the gateway can wait on.
+#[derive(Clone, Default)]
+struct IdentityProbe {
+    seen: Arc<Mutex<Vec<Identity>>>,
+}
+
+impl Handler for IdentityProbe {
+    fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
+        origin == Origin::Client && opcode == Opcode::CMSG_PING
+    }
+
+    async fn handle(&self, session: &SessionInfo, frame: &Frame) -> Decision {
+        lock(&self.seen).push(session.identity());
+        let seq = frame.body().get(..4).unwrap_or(&[0; 4]);
+        let pong =
+            Frame::new(Origin::Server, Opcode::SMSG_PONG, seq).expect("a small server frame");
+        Decision::Answer(vec![pong])
+    }
+}
+
+/// Sends a probe and returns the identity the handler saw for it.
+async fn probe(gw: &mut GatewayEnd, seen: &Mutex<Vec<Identity>>, seq: u32) -> Result<Identity> {
+    gw.send(&ping(seq)).await?;
+    let answer = gw.expect().await?;
+    ensure!(
+        answer == pong(seq),
+        "expected the probe's answer, got {answer:?}"
+    );
+    lock(seen)
+        .last()
+        .cloned()
+        .context("the handler recorded nothing")
+}
+
+/// Probes until the character looked up in the background is there.
+async fn probe_until_character(
+    gw: &mut GatewayEnd,
+    seen: &Mutex<Vec<Identity>>,
+    seq: &mut u32,
+) -> Result<Identity> {
+    let mut last = Identity::default();
+    for _ in 0..100 {
+        *seq += 1;
+        last = probe(gw, seen, *seq).await?;
+        if last.character.is_some() {
+            return Ok(last);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the character never appeared; last identity {last:?}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_is_looked_up_from_characters_db() -> Result<()> {
+    timeout(WHOLE_TEST, identity_is_looked_up_from_characters_db_body())
+        .await
+        .context("the test timed out")?
+}
+
+async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
+    const ACCOUNT: &str = "ALICEACC";
+    let db = TestDb::create("identity").await?;
+    let insert =
+        "INSERT INTO characters (guid, account, name, race, class, gender, level, online) \
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    db.exec(insert, (42u32, 7u32, "Alice", 1u8, 8u8, 1u8, 80u8, 0u8))
+        .await?;
+    db.exec(insert, (43u32, 7u32, "Bob", 2u8, 1u8, 0u8, 12u8, 0u8))
+        .await?;
+    db.exec(
+        "INSERT INTO guild_member (guildid, guid, `rank`, pnote, offnote) VALUES (?, ?, ?, ?, ?)",
+        (9u32, 42u32, 0u8, "", ""),
+    )
+    .await?;
+
+    let (listener, ws_addr) = worldserver_listener().await?;
+    let handler = IdentityProbe::default();
+    let seen = Arc::clone(&handler.seen);
+    let config = Config {
+        upstream: ws_addr,
+        link_mode: LinkMode::Plain,
+        characters_db_url: db.url(),
+        ..Config::default()
+    };
+    let sidecar = Sidecar::start(config, handler).await?;
+
+    // A plain worldserver: verifies logins, completes logouts, records the rest.
+    let worldserver = tokio::spawn(async move {
+        let mut ws = accept(&listener).await?;
+        let challenge = auth_challenge();
+        ws.send(challenge.opcode as u16, &challenge.body).await?;
+        let mut received = Vec::new();
+        while let Some(packet) = ws.recv().await? {
+            let opcode = packet.opcode;
+            received.push(packet);
+            if opcode == Opcode::CMSG_PLAYER_LOGIN.0 {
+                let verify = login_verify_world();
+                ws.send(verify.opcode as u16, &verify.body).await?;
+            } else if opcode == Opcode::CMSG_LOGOUT_REQUEST.0 {
+                ws.send(Opcode::SMSG_LOGOUT_COMPLETE.0 as u16, &[]).await?;
+            }
+        }
+        anyhow::Ok(received)
+    });
+
+    let mut gw = GatewayEnd::connect(sidecar.addr).await?;
+    assert_eq!(gw.expect().await?, auth_challenge(), "the plain challenge");
+    gw.send(&auth_session(ACCOUNT)).await?;
+    let mut seq = 0;
+
+    seq += 1;
+    let identity = probe(&mut gw, &seen, seq).await?;
+    assert_eq!(
+        identity,
+        Identity {
+            account_name: Some(ACCOUNT.to_owned()),
+            character_guid: None,
+            character: None,
+        },
+        "after CMSG_AUTH_SESSION: the account only"
+    );
+
+    gw.send(&player_login(42)).await?;
+    assert_eq!(gw.expect().await?, login_verify_world());
+    let identity = probe_until_character(&mut gw, &seen, &mut seq).await?;
+    assert_eq!(
+        identity,
+        Identity {
+            account_name: Some(ACCOUNT.to_owned()),
+            character_guid: Some(42),
+            character: Some(Character {
+                guid: 42,
+                account: 7,
+                name: "Alice".to_owned(),
+                race: 1,
+                class: 8,
+                level: 80,
+                guild_id: Some(9),
+            }),
+        },
+        "after SMSG_LOGIN_VERIFY_WORLD: the character with its guild"
+    );
+
+    gw.send(&Packet::new(Opcode::CMSG_LOGOUT_REQUEST.0, Vec::new()))
+        .await?;
+    assert_eq!(
+        gw.expect().await?,
+        Packet::new(Opcode::SMSG_LOGOUT_COMPLETE.0, Vec::new())
+    );
+    seq += 1;
+    let identity = probe(&mut gw, &seen, seq).await?;
+    assert_eq!(
+        identity,
+        Identity {
+            account_name: Some(ACCOUNT.to_owned()),
+            character_guid: None,
+            character: None,
+        },
+        "after SMSG_LOGOUT_COMPLETE: no character"
+    );
+
+    // A second character of the account, in no guild.
+    gw.send(&player_login(43)).await?;
+    assert_eq!(gw.expect().await?, login_verify_world());
+    let identity = probe_until_character(&mut gw, &seen, &mut seq).await?;
+    assert_eq!(
+        identity.character,
+        Some(Character {
+            guid: 43,
+            account: 7,
+            name: "Bob".to_owned(),
+            race: 2,
+            class: 1,
+            level: 12,
+            guild_id: None,
+        }),
+        "the next login's character, without a guild"
+    );
+    assert_eq!(identity.character_guid, Some(43));
+
+    gw.finish().await?;
+    let received = join(worldserver, "worldserver").await?;
+    let rest = gw.recv_to_end().await?;
+    assert!(
+        rest.is_empty(),
+        "nothing more reaches the gateway: {rest:?}"
+    );
+    assert_eq!(
+        received,
+        vec![
+            auth_session(ACCOUNT),
+            player_login(42),
+            Packet::new(Opcode::CMSG_LOGOUT_REQUEST.0, Vec::new()),
+            player_login(43),
+        ],
+        "the probes are answered by the handler, everything else is forwarded"
+    );
+
+    sidecar.stop().await?;
+    drop(db);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// An answer injected before the worldserver's first encrypted frame
+// ---------------------------------------------------------------------------------
+
+/// A gateway that does not wait for `SMSG_AUTH_RESPONSE` before sending an
+/// intercepted opcode: the sidecar's answer must already be encrypted, because the
+/// gateway decrypts every server header after its `CMSG_AUTH_SESSION`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "sidecar bug: the gateway writer's cipher starts only with the worldserver's first encrypted frame, so an earlier injected answer goes out with a plain header"]
+async fn answer_before_first_server_frame_is_encrypted() -> Result<()> {
+    timeout(
+        WHOLE_TEST,
+        answer_before_first_server_frame_is_encrypted_body(),
+    )
+    .await
+    .context("the test timed out")?
+}
+
+async fn answer_before_first_server_frame_is_encrypted_body() -> Result<()> {
+    let db = TestDb::create("early").await?;
+    let key = session_key(5);
+    db.exec(
+        "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
+        (1u32, CRYPT_ACCOUNT, key.to_vec()),
+    )
+    .await?;
+    let (client_crypto, server_crypto) = crypto_pair(CRYPT_ACCOUNT, key);
+    let (listener, ws_addr) = worldserver_listener().await?;
+    let sidecar = Sidecar::start(crypt_config(&db, ws_addr), CharterStub::default()).await?;
+    let (answered, answer_seen) = oneshot::channel::<()>();
+    let worldserver = tokio::spawn(async move {
+        let mut ws = accept(&listener).await?;
+        let challenge = auth_challenge();
+        ws.send(challenge.opcode as u16, &challenge.body).await?;
+        ws.expect().await?;
+        ws.crypto = Some(server_crypto);
+        // Only once the gateway has its injected answer (or gave up).
+        let _ = answer_seen.await;
+        ws.send(Opcode::SMSG_AUTH_RESPONSE.0 as u16, &AUTH_OK_BODY)
+            .await?;
+        let mut received = Vec::new();
+        while let Some(packet) = ws.recv().await? {
+            received.push(packet);
+        }
+        anyhow::Ok(received)
+    });
+
+    let mut gw = GatewayEnd::connect(sidecar.addr).await?;
+    assert_eq!(gw.expect().await?, auth_challenge());
+    gw.send_auth(CRYPT_ACCOUNT, client_crypto, &[petition_sign(700), ping(1)])
+        .await?;
+    let first = gw.expect().await;
+    drop(answered);
+    assert_eq!(first?, sign_results(700), "the injected answer, encrypted");
+    assert_eq!(
+        gw.expect().await?,
+        Packet::new(Opcode::SMSG_AUTH_RESPONSE.0, AUTH_OK_BODY)
+    );
+    gw.finish().await?;
+    assert_eq!(join(worldserver, "worldserver").await?, vec![ping(1)]);
+    sidecar.stop().await?;
+    drop(db);
+    Ok(())
+}
