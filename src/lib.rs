@@ -9,12 +9,14 @@
 //! - [`server`]: the accept loop and graceful stop.
 //! - [`session`]: one gateway connection and its worldserver connection.
 //! - [`handler`]: the seam where the charter resolver decides about frames.
+//! - [`resolver`]: the charter rules, as plain functions.
 //! - [`store`]: AzerothCore's MySQL databases.
 //! - [`inspect`]: human-readable packets for the CLI.
 
 pub mod config;
 pub mod handler;
 pub mod inspect;
+pub mod resolver;
 pub mod server;
 pub mod session;
 pub mod store;

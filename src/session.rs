@@ -115,8 +115,6 @@ type SwitchSlot = Arc<Mutex<Option<Switch>>>;
 #[derive(Debug)]
 enum Inbound {
     Frame(Frame),
-    /// Headers are encrypted from here on, with this key.
-    Armed(Box<[u8; SESSION_KEY_LEN]>),
     /// The session went opaque: copy the rest as bytes.
     Opaque,
 }
@@ -146,14 +144,15 @@ impl Decoder for SessionDecoder {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
         if let (Some(slot), true) = (&self.switch, self.seen_challenge) {
-            // Only at a frame boundary: the previous call returned a whole frame.
+            // The switch is set before CMSG_AUTH_SESSION goes upstream, and after its
+            // plain challenge the worldserver sends nothing until it has read that
+            // packet: whatever is buffered from here on starts an encrypted frame.
             let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
             match pending {
                 Some(Switch::Cipher(key)) => {
                     self.codec
                         .set_cipher(Some(HeaderCipher::server_to_client(&key)));
                     self.switch = None;
-                    return Ok(Some(Inbound::Armed(key)));
                 }
                 Some(Switch::Opaque) => {
                     self.switch = None;
@@ -371,15 +370,6 @@ impl<H: Handler> Reader<'_, H> {
                         Flow::Stop => break ReadEnd::Cancelled,
                     }
                 }
-                Some(Ok(Inbound::Armed(key))) => {
-                    let cipher = HeaderCipher::server_to_client(&key);
-                    if !self
-                        .send(&self.onward, Outbound::StartCipher(Box::new(cipher)))
-                        .await
-                    {
-                        break ReadEnd::Cancelled;
-                    }
-                }
                 Some(Ok(Inbound::Opaque)) => break self.copy_opaque(reader).await,
                 Some(Err(FrameError::Io(e))) => {
                     debug!(side = %self.origin, error = %e, "read failed");
@@ -537,9 +527,14 @@ impl<H: Handler> Reader<'_, H> {
                     .decoder_mut()
                     .codec
                     .set_cipher(Some(HeaderCipher::client_to_server(&key)));
-                let cipher = Box::new(HeaderCipher::client_to_server(&key));
-                (self.send(&self.onward, Outbound::Frame(frame)).await
-                    && self.send(&self.onward, Outbound::StartCipher(cipher)).await)
+                // The gateway decrypts every server header after its CMSG_AUTH_SESSION,
+                // answers injected by the sidecar included: its writer encrypts from now.
+                // The only plain server frame, SMSG_AUTH_CHALLENGE, is queued already.
+                let upstream_cipher = Box::new(HeaderCipher::client_to_server(&key));
+                let gateway_cipher = Box::new(HeaderCipher::server_to_client(&key));
+                (self.send(&self.back, Outbound::StartCipher(gateway_cipher)).await
+                    && self.send(&self.onward, Outbound::Frame(frame)).await
+                    && self.send(&self.onward, Outbound::StartCipher(upstream_cipher)).await)
                     .into()
             }
             None => {
