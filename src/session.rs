@@ -532,9 +532,13 @@ impl<H: Handler> Reader<'_, H> {
                 // The only plain server frame, SMSG_AUTH_CHALLENGE, is queued already.
                 let upstream_cipher = Box::new(HeaderCipher::client_to_server(&key));
                 let gateway_cipher = Box::new(HeaderCipher::server_to_client(&key));
-                (self.send(&self.back, Outbound::StartCipher(gateway_cipher)).await
+                (self
+                    .send(&self.back, Outbound::StartCipher(gateway_cipher))
+                    .await
                     && self.send(&self.onward, Outbound::Frame(frame)).await
-                    && self.send(&self.onward, Outbound::StartCipher(upstream_cipher)).await)
+                    && self
+                        .send(&self.onward, Outbound::StartCipher(upstream_cipher))
+                        .await)
                     .into()
             }
             None => {
