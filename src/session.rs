@@ -608,6 +608,8 @@ async fn write_side<W>(
     let mut buf = BytesMut::new();
     loop {
         let first = tokio::select! {
+            // A reset queued just before the session was cancelled must still go out.
+            biased;
             item = queue.recv() => item,
             _ = cancel.cancelled() => return,
         };
@@ -651,7 +653,7 @@ async fn write_side<W>(
         }
         match end {
             Some(Outbound::Reset) => {
-                io.reset();
+                io.close_with_reset();
                 return;
             }
             Some(_) => {
@@ -665,13 +667,15 @@ async fn write_side<W>(
 
 /// A write half that can be closed with a reset instead of a FIN.
 pub trait SetLinger {
-    /// Arranges for the close to send RST.
-    fn reset(&mut self);
+    /// Closes with RST (once the read half is dropped too) instead of FIN.
+    fn close_with_reset(self);
 }
 
 impl SetLinger for OwnedWriteHalf {
-    fn reset(&mut self) {
+    fn close_with_reset(self) {
         let stream: &TcpStream = self.as_ref();
         let _ = stream.set_zero_linger();
+        // No FIN on drop: the socket closes, with RST, when its read half goes.
+        self.forget();
     }
 }

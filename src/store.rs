@@ -2,8 +2,10 @@
 //! characters (characters DB).
 
 use mysql_async::prelude::*;
-use mysql_async::{Opts, Pool};
+use mysql_async::{Opts, Pool, TxOpts};
 use tc9_codec::crypt::SESSION_KEY_LEN;
+
+use crate::resolver::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
 
 /// A character as the sidecar knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,30 @@ pub struct Character {
 
 /// `characters` columns with the guild, in the order [`Db::character`] selects them.
 type CharacterRow = (u32, u32, String, u8, u8, u8, Option<u32>);
+
+/// `petitionguid, petition_id, ownerguid, name, type`.
+type PetitionRow = (u32, u32, u32, String, u8);
+
+/// `guildid, name` and the five emblem columns.
+type GuildRow = (u32, String, u8, u8, u8, u8, u8);
+
+const PETITION_BY_GUID: &str =
+    "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition WHERE petitionguid = ?";
+
+const SIGNATURES_BY_PETITION: &str = "SELECT playerguid, player_account FROM petition_sign \
+     WHERE petitionguid = ? ORDER BY playerguid";
+
+fn petition_from_row(
+    (petition_guid, petition_id, owner_guid, name, kind): PetitionRow,
+) -> Petition {
+    Petition {
+        petition_guid,
+        petition_id,
+        owner_guid,
+        name,
+        kind,
+    }
+}
 
 /// A database query failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +117,135 @@ impl Db {
                 guild_id,
             },
         ))
+    }
+
+    /// The petition whose charter item has the low guid `petition_guid`.
+    pub async fn petition(&self, petition_guid: u32) -> Result<Option<Petition>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<PetitionRow> = conn.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
+        Ok(row.map(petition_from_row))
+    }
+
+    /// The signatures of the petition `petition_guid`, oldest first.
+    pub async fn signatures(&self, petition_guid: u32) -> Result<Vec<Signature>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let rows: Vec<(u32, u32)> = conn.exec(SIGNATURES_BY_PETITION, (petition_guid,)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(player_guid, account)| Signature {
+                player_guid,
+                account,
+            })
+            .collect())
+    }
+
+    /// The guild `guild_id` with its rank names, if it exists.
+    pub async fn guild(&self, guild_id: u32) -> Result<Option<Guild>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<GuildRow> = conn
+            .exec_first(
+                "SELECT guildid, name, EmblemStyle, EmblemColor, BorderStyle, BorderColor, \
+                 BackgroundColor FROM guild WHERE guildid = ?",
+                (guild_id,),
+            )
+            .await?;
+        let Some((id, name, s, c, bs, bc, bg)) = row else {
+            return Ok(None);
+        };
+        let ranks: Vec<(u8, String)> = conn
+            .exec(
+                "SELECT rid, rname FROM guild_rank WHERE guildid = ? ORDER BY rid",
+                (guild_id,),
+            )
+            .await?;
+        Ok(Some(Guild {
+            id,
+            name,
+            emblem: [s, c, bs, bc, bg],
+            ranks,
+        }))
+    }
+
+    /// Signs the petition `petition_guid` for `signer` under AzerothCore's rules, in one
+    /// transaction that holds the petition's row lock, so that signers racing on any
+    /// number of sidecars end with exactly the rows the rules allow.
+    ///
+    /// Returns `None` when the petition does not exist, else the petition and the
+    /// verdict; a [`SignVerdict::Record`] has been committed.
+    pub async fn sign(
+        &self,
+        petition_guid: u32,
+        signer: &Player,
+        invited: bool,
+        rules: &Rules,
+    ) -> Result<Option<(Petition, SignVerdict)>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        // Find the row, then lock it by its primary key (petitionguid has no index
+        // of its own) and check it is still the same charter.
+        let found: Option<PetitionRow> = tx.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let locked: Option<PetitionRow> = tx
+            .exec_first(
+                "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
+                 WHERE ownerguid = ? AND type = ? FOR UPDATE",
+                (found.2, found.4),
+            )
+            .await?;
+        let petition = match locked {
+            Some(row) if row.0 == petition_guid => petition_from_row(row),
+            _ => return Ok(None),
+        };
+        let rows: Vec<(u32, u32)> = tx
+            .exec(
+                "SELECT playerguid, player_account FROM petition_sign \
+                 WHERE petitionguid = ? ORDER BY playerguid FOR UPDATE",
+                (petition_guid,),
+            )
+            .await?;
+        let signatures: Vec<Signature> = rows
+            .into_iter()
+            .map(|(player_guid, account)| Signature {
+                player_guid,
+                account,
+            })
+            .collect();
+        let owner_race: Option<u8> = tx
+            .exec_first(
+                "SELECT race FROM characters WHERE guid = ?",
+                (petition.owner_guid,),
+            )
+            .await?;
+        let verdict = resolver::judge_sign(
+            &petition,
+            &signatures,
+            signer,
+            owner_race.unwrap_or(0),
+            invited,
+            rules,
+        );
+        if let SignVerdict::Record(_) = verdict {
+            tx.exec_drop(
+                "INSERT INTO petition_sign \
+                 (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    petition.owner_guid,
+                    petition.petition_guid,
+                    petition.petition_id,
+                    signer.guid,
+                    signer.account,
+                    petition.kind,
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(Some((petition, verdict)))
     }
 
     /// Closes the pool's connections.
