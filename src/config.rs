@@ -54,6 +54,16 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Log filter (`info`, `tc9_sidecar=debug`, ...); `RUST_LOG` wins when set.
     pub log_level: String,
+    /// Worldserver `AllowTwoSide.Interaction.Guild`: both factions share charters.
+    pub two_side_guild: bool,
+    /// Worldserver `MinPetitionSigns`: signatures a guild charter needs (0..=9).
+    pub min_petition_signs: u32,
+    /// Seconds after which a sidecar's or a character's presence counts as gone.
+    pub presence_expiry_secs: u64,
+    /// Milliseconds between outbox polls (NOTIFY wakes the sidecar sooner).
+    pub bus_poll_ms: u64,
+    /// Seconds an undelivered event waits for its character before it is given up.
+    pub event_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -75,6 +85,11 @@ impl Default for Config {
             session_queue: 64,
             shutdown_grace_secs: 10,
             log_level: "info".to_owned(),
+            two_side_guild: false,
+            min_petition_signs: 9,
+            presence_expiry_secs: 30,
+            bus_poll_ms: 1000,
+            event_ttl_secs: 600,
         }
     }
 }
@@ -196,6 +211,18 @@ impl Config {
         if self.connect_attempts == 0 {
             return invalid("connect_attempts", "must be at least 1");
         }
+        if self.min_petition_signs > 9 {
+            return invalid("min_petition_signs", "must be within 0..=9");
+        }
+        if self.presence_expiry_secs < 3 {
+            return invalid("presence_expiry_secs", "must be at least 3");
+        }
+        if self.bus_poll_ms == 0 {
+            return invalid("bus_poll_ms", "must be at least 1");
+        }
+        if !self.bus_url.is_empty() && self.bus_url.parse::<tokio_postgres::Config>().is_err() {
+            return invalid("bus_url", "is not a postgres:// URL");
+        }
         if self.session_queue == 0 {
             return invalid("session_queue", "must be at least 1");
         }
@@ -219,6 +246,24 @@ impl Config {
     /// Delay before connection attempt `attempt` (0-based) to the worldserver.
     pub fn connect_backoff(&self, attempt: u32) -> Duration {
         Duration::from_millis(self.connect_backoff_ms.saturating_mul(1 << attempt.min(16)) / 2)
+    }
+
+    /// The charter resolver's settings.
+    pub fn charter_settings(&self) -> crate::charter::CharterSettings {
+        crate::charter::CharterSettings {
+            rules: crate::resolver::Rules {
+                two_side_guild: self.two_side_guild,
+                min_signatures: self.min_petition_signs,
+            },
+            poll: Duration::from_millis(self.bus_poll_ms),
+            heartbeat: Duration::from_secs(self.presence_expiry_secs / 3),
+            event_ttl: Duration::from_secs(self.event_ttl_secs),
+        }
+    }
+
+    /// How long presence stays valid without a heartbeat.
+    pub fn presence_expiry(&self) -> Duration {
+        Duration::from_secs(self.presence_expiry_secs)
     }
 
     /// The shutdown grace period.

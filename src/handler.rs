@@ -5,6 +5,7 @@
 //! Everything else is forwarded as its original bytes without being decoded.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tc9_codec::{Frame, Opcode, Origin};
 
@@ -39,6 +40,21 @@ impl Decision {
     }
 }
 
+/// A change in who plays behind a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The character entered the world through this session.
+    EnteredWorld {
+        /// `characters.guid`.
+        character: u32,
+    },
+    /// The character logged out, or the session ended.
+    LeftWorld {
+        /// `characters.guid`.
+        character: u32,
+    },
+}
+
 /// Decides what happens to intercepted frames.
 pub trait Handler: Send + Sync + 'static {
     /// Whether frames of `opcode` sent by `origin` go to [`Handler::handle`].
@@ -47,6 +63,16 @@ pub trait Handler: Send + Sync + 'static {
     /// Decides the fate of one intercepted frame of the session `session`.
     fn handle(&self, session: &SessionInfo, frame: &Frame)
         -> impl Future<Output = Decision> + Send;
+
+    /// Learns that a character entered or left the world through `session`.
+    fn session_event(
+        &self,
+        session: &Arc<SessionInfo>,
+        event: SessionEvent,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (session, event);
+        async {}
+    }
 }
 
 /// A handler that intercepts nothing: the sidecar is a pure pass-through.

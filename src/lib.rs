@@ -13,6 +13,8 @@
 //! - [`store`]: AzerothCore's MySQL databases.
 //! - [`inspect`]: human-readable packets for the CLI.
 
+pub mod bus;
+pub mod charter;
 pub mod config;
 pub mod handler;
 pub mod inspect;

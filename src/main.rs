@@ -5,10 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tc9_codec::Origin;
+use tc9_sidecar::bus::Bus;
+use tc9_sidecar::charter::CharterHandler;
 use tc9_sidecar::config::{Config, LinkMode};
 use tc9_sidecar::handler::PassThrough;
 use tc9_sidecar::inspect;
-use tc9_sidecar::server::{shutdown_signal, Server};
+use tc9_sidecar::server::{shutdown_signal, Databases, Server};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// ToCloud9 sidecar for AzerothCore worldservers: cross-worldserver guild charters.
@@ -174,10 +177,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        let server = Server::bind(config, PassThrough).await?;
-        server.run(shutdown_signal()).await
-    });
+    let result = runtime.block_on(serve(config));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -185,4 +185,40 @@ fn run(args: RunArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the sidecar until SIGTERM/SIGINT: the charter resolver when a characters
+/// database is configured, a pure pass-through otherwise.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let databases = Databases::from_config(&config)?;
+    let Some(store) = databases.characters.clone() else {
+        let server = Server::bind_with(config, databases, PassThrough).await?;
+        return Ok(server.run(shutdown_signal()).await?);
+    };
+    let bus = if config.bus_url.is_empty() {
+        tracing::info!("no bus configured: charters resolve on this worldserver only");
+        None
+    } else {
+        match Bus::connect(
+            &config.bus_url,
+            config.realm_id,
+            &config.sidecar_id,
+            config.presence_expiry(),
+        )
+        .await
+        {
+            Ok(bus) => Some(bus),
+            Err(e) => {
+                tracing::warn!(error = %e, "bus unavailable: cross-worldserver resolution is off until restart");
+                None
+            }
+        }
+    };
+    let handler = CharterHandler::new(store, bus, config.charter_settings());
+    let background = CancellationToken::new();
+    handler.start_background(background.clone());
+    let server = Server::bind_with(config, databases, handler).await?;
+    let result = server.run(shutdown_signal()).await;
+    background.cancel();
+    Ok(result?)
 }

@@ -47,12 +47,40 @@ fn pool(url: &str) -> io::Result<Option<Db>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
 }
 
+/// The AzerothCore databases a sidecar reads; pools connect lazily.
+#[derive(Debug, Clone, Default)]
+pub struct Databases {
+    /// The characters database, if configured.
+    pub characters: Option<Db>,
+    /// The auth database, if configured.
+    pub auth: Option<Db>,
+}
+
+impl Databases {
+    /// Pools for the configured URLs.
+    pub fn from_config(config: &Config) -> io::Result<Databases> {
+        Ok(Databases {
+            characters: pool(&config.characters_db_url)?,
+            auth: pool(&config.auth_db_url)?,
+        })
+    }
+}
+
 impl<H: Handler> Server<H> {
-    /// Binds the listen address; database pools connect lazily.
+    /// Binds the listen address, with pools for the configured databases.
     pub async fn bind(config: Config, handler: H) -> io::Result<Server<H>> {
+        let databases = Databases::from_config(&config)?;
+        Self::bind_with(config, databases, handler).await
+    }
+
+    /// Binds the listen address, sharing `databases` with the handler.
+    pub async fn bind_with(
+        config: Config,
+        databases: Databases,
+        handler: H,
+    ) -> io::Result<Server<H>> {
         let listener = TcpListener::bind(config.listen).await?;
-        let characters = pool(&config.characters_db_url)?;
-        let auth = pool(&config.auth_db_url)?;
+        let Databases { characters, auth } = databases;
         if characters.is_none() {
             info!("no characters database configured: identity lookup and charter resolution are off, sessions pass through");
         }

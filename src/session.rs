@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::config::LinkMode;
-use crate::handler::{Decision, Handler};
+use crate::handler::{Decision, Handler, SessionEvent};
 use crate::server::Shared;
 use crate::store::Character;
 
@@ -62,16 +62,37 @@ pub struct SessionInfo {
     /// The gateway's address.
     pub peer: SocketAddr,
     identity: Mutex<Identity>,
+    to_gateway: mpsc::Sender<Outbound>,
 }
 
+/// How long a delivery may wait for room in a session's gateway queue.
+const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl SessionInfo {
-    /// A session with no identity yet.
-    pub fn new(id: u64, peer: SocketAddr) -> Self {
+    /// A session with no identity yet, whose gateway writer reads `to_gateway`.
+    fn new(id: u64, peer: SocketAddr, to_gateway: mpsc::Sender<Outbound>) -> Self {
         SessionInfo {
             id,
             peer,
             identity: Mutex::new(Identity::default()),
+            to_gateway,
         }
+    }
+
+    /// Queues server frames toward this session's gateway, in order, after whatever is
+    /// queued already; false if the session has ended or its queue stayed full.
+    pub async fn send_to_gateway(&self, frames: Vec<Frame>) -> bool {
+        for frame in frames {
+            if self
+                .to_gateway
+                .send_timeout(Outbound::Frame(frame), DELIVERY_WAIT)
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
     }
 
     /// A snapshot of the session's identity.
@@ -257,7 +278,7 @@ pub async fn run<H: Handler>(
         metrics::counter!("tc9_sidecar_sessions_total").increment(1);
         metrics::gauge!("tc9_sidecar_sessions_open").increment(1.0);
         debug!("session open");
-        proxy(shared, gateway, upstream, Arc::new(SessionInfo::new(id, peer)), cancel).await;
+        proxy(shared, gateway, upstream, id, peer, cancel).await;
         metrics::gauge!("tc9_sidecar_sessions_open").decrement(1.0);
         debug!("session closed");
     }
@@ -270,7 +291,8 @@ async fn proxy<H: Handler>(
     shared: Arc<Shared<H>>,
     gateway: TcpStream,
     upstream: TcpStream,
-    info: Arc<SessionInfo>,
+    id: u64,
+    peer: SocketAddr,
     cancel: CancellationToken,
 ) {
     let session_cancel = cancel.child_token();
@@ -279,6 +301,7 @@ async fn proxy<H: Handler>(
     let queue = shared.config.session_queue;
     let (to_upstream, upstream_queue) = mpsc::channel(queue);
     let (to_gateway, gateway_queue) = mpsc::channel(queue);
+    let info = Arc::new(SessionInfo::new(id, peer, to_gateway.clone()));
     let crypt = shared.config.link_mode == LinkMode::WotlkCrypt;
     let switch: Option<SwitchSlot> = crypt.then(SwitchSlot::default);
 
@@ -333,6 +356,13 @@ async fn proxy<H: Handler>(
             &session_cancel
         ),
     );
+    let left = info.lock().character_guid.take();
+    if let Some(character) = left {
+        shared
+            .handler
+            .session_event(&info, SessionEvent::LeftWorld { character })
+            .await;
+    }
 }
 
 /// One direction's reader and where its frames go.
@@ -410,7 +440,9 @@ impl<H: Handler> Reader<'_, H> {
     /// Handles one frame.
     async fn on_frame<R>(&self, frame: Frame, reader: &mut FramedRead<R, SessionDecoder>) -> Flow {
         let opcode = frame.opcode();
-        self.observe(&frame);
+        if let Some(event) = self.observe(&frame) {
+            self.shared.handler.session_event(self.info, event).await;
+        }
         if self.origin == Origin::Client && opcode == Opcode::CMSG_AUTH_SESSION {
             if let Some(slot) = &self.switch {
                 return self.start_crypt(slot, frame, reader).await;
@@ -445,13 +477,14 @@ impl<H: Handler> Reader<'_, H> {
     }
 
     /// Tracks the session's identity from the session opcodes.
-    fn observe(&self, frame: &Frame) {
+    fn observe(&self, frame: &Frame) -> Option<SessionEvent> {
         match (self.origin, frame.opcode()) {
             (Origin::Client, Opcode::CMSG_AUTH_SESSION) => {
                 if let Ok(auth) = CmsgAuthSession::decode(frame.body()) {
                     tracing::Span::current().record("account", auth.account.as_str());
                     self.info.lock().account_name = Some(auth.account);
                 }
+                None
             }
             (Origin::Client, Opcode::CMSG_PLAYER_LOGIN) => {
                 if let Ok(login) = CmsgPlayerLogin::decode(frame.body()) {
@@ -459,14 +492,20 @@ impl<H: Handler> Reader<'_, H> {
                     identity.character_guid = Some(login.guid.low());
                     identity.character = None;
                 }
+                None
             }
-            (Origin::Server, Opcode::SMSG_LOGIN_VERIFY_WORLD) => self.look_up_character(),
+            (Origin::Server, Opcode::SMSG_LOGIN_VERIFY_WORLD) => {
+                self.look_up_character();
+                let character = self.info.lock().character_guid?;
+                Some(SessionEvent::EnteredWorld { character })
+            }
             (Origin::Server, Opcode::SMSG_LOGOUT_COMPLETE) => {
                 let mut identity = self.info.lock();
-                identity.character_guid = None;
                 identity.character = None;
+                let character = identity.character_guid.take()?;
+                Some(SessionEvent::LeftWorld { character })
             }
-            _ => {}
+            _ => None,
         }
     }
 

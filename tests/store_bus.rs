@@ -1,0 +1,244 @@
+//! The store against a real MariaDB with AzerothCore's tables, and the bus against a
+//! real PostgreSQL: reads, the signing transaction under concurrency, presence,
+//! the outbox and its wake-ups.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{MariaDb, PgDb};
+use tc9_sidecar::bus::Bus;
+use tc9_sidecar::resolver::{Player, Rules, SignVerdict};
+use tc9_sidecar::store::Db;
+use tokio::sync::Barrier;
+
+fn player(guid: u32, account: u32) -> Player {
+    Player {
+        guid,
+        account,
+        name: format!("P{guid}"),
+        race: 1,
+        guild_id: None,
+    }
+}
+
+#[tokio::test]
+async fn reads_petitions_signatures_and_guilds() {
+    let db = MariaDb::create("store_reads").await;
+    db.character(1, 1, "Owner", 1, None).await;
+    db.exec(
+        "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES (1, 500, 42, 'Crossrealm', 9)",
+        (),
+    )
+    .await;
+    db.exec(
+        "INSERT INTO petition_sign (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
+         VALUES (1, 500, 42, 7, 70, 9), (1, 500, 42, 3, 30, 9)",
+        (),
+    )
+    .await;
+    db.exec("INSERT INTO guild (guildid, name, EmblemStyle, EmblemColor, BorderStyle, BorderColor, BackgroundColor) VALUES (8, 'Knights', 1, 2, 3, 4, 5)", ()).await;
+    db.exec(
+        "INSERT INTO guild_rank (guildid, rid, rname) VALUES (8, 0, 'Master'), (8, 2, 'Member')",
+        (),
+    )
+    .await;
+    let store = Db::new(&db.url()).unwrap();
+
+    let petition = store.petition(500).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            petition.petition_id,
+            petition.owner_guid,
+            petition.name.as_str(),
+            petition.kind
+        ),
+        (42, 1, "Crossrealm", 9)
+    );
+    assert!(store.petition(501).await.unwrap().is_none());
+    let signatures = store.signatures(500).await.unwrap();
+    assert_eq!(
+        signatures
+            .iter()
+            .map(|s| (s.player_guid, s.account))
+            .collect::<Vec<_>>(),
+        vec![(3, 30), (7, 70)],
+        "ordered by player guid, as AzerothCore's signature map"
+    );
+    let guild = store.guild(8).await.unwrap().unwrap();
+    assert_eq!(guild.name, "Knights");
+    assert_eq!(guild.emblem, [1, 2, 3, 4, 5]);
+    assert_eq!(
+        guild.ranks,
+        vec![(0, "Master".to_owned()), (2, "Member".to_owned())]
+    );
+    assert!(store.guild(9).await.unwrap().is_none());
+    let owner = store.character(1).await.unwrap().unwrap();
+    assert_eq!(
+        (owner.name.as_str(), owner.account, owner.guild_id),
+        ("Owner", 1, None)
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn signing_writes_native_rows() {
+    let db = MariaDb::create("store_sign").await;
+    db.character(1, 1, "Owner", 1, None).await;
+    db.exec(
+        "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES (1, 500, 42, 'Crossrealm', 9)",
+        (),
+    )
+    .await;
+    let store = Db::new(&db.url()).unwrap();
+    let rules = Rules::default();
+
+    let (_, verdict) = store
+        .sign(500, &player(2, 20), false, &rules)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(verdict, SignVerdict::Record(_)), "{verdict:?}");
+    let (_, verdict) = store
+        .sign(500, &player(3, 20), false, &rules)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(verdict, SignVerdict::AlreadySigned(_)),
+        "{verdict:?}"
+    );
+    assert!(store
+        .sign(999, &player(2, 20), false, &rules)
+        .await
+        .unwrap()
+        .is_none());
+
+    let mut conn = db.pool.get_conn().await.unwrap();
+    use mysql_async::prelude::Queryable;
+    let rows: Vec<(u32, u32, u32, u32, u32, u8)> = conn
+        .query("SELECT ownerguid, petitionguid, petition_id, playerguid, player_account, type FROM petition_sign")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![(1, 500, 42, 2, 20, 9)]);
+    drop(conn);
+    store.close().await;
+}
+
+/// Twenty signers on two pools (two sidecars) race for the last three slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_signers_never_exceed_nine_or_repeat_an_account() {
+    let db = MariaDb::create("store_race").await;
+    db.character(1, 1, "Owner", 1, None).await;
+    let sidecars = [Db::new(&db.url()).unwrap(), Db::new(&db.url()).unwrap()];
+    for round in 0..3u32 {
+        let petition = 600 + round;
+        db.character(10 + round, 10 + round, "Founder", 1, None)
+            .await;
+        db.exec(
+            "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES (?, ?, ?, 'Race', 9)",
+            (10 + round, petition, petition),
+        )
+        .await;
+        for i in 0..6u32 {
+            db.exec(
+                "INSERT INTO petition_sign (ownerguid, petitionguid, petition_id, playerguid, player_account, type) VALUES (?, ?, ?, ?, ?, 9)",
+                (10 + round, petition, petition, 100 + i, 100 + i),
+            )
+            .await;
+        }
+        let barrier = Arc::new(Barrier::new(20));
+        let mut tasks = Vec::new();
+        for i in 0..20u32 {
+            let store = sidecars[i as usize % 2].clone();
+            let barrier = Arc::clone(&barrier);
+            // Signers 1000..1020; pairs (0,1), (2,3) share an account.
+            let account = if i < 4 { 5000 + i / 2 } else { 5000 + i };
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .sign(
+                        petition,
+                        &player(1000 + i, account),
+                        false,
+                        &Rules::default(),
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .1
+            }));
+        }
+        let mut recorded = 0;
+        for task in tasks {
+            if let SignVerdict::Record(_) = task.await.unwrap() {
+                recorded += 1;
+            }
+        }
+        let mut conn = db.pool.get_conn().await.unwrap();
+        use mysql_async::prelude::Queryable;
+        let accounts: Vec<u32> = conn
+            .exec(
+                "SELECT player_account FROM petition_sign WHERE petitionguid = ?",
+                (petition,),
+            )
+            .await
+            .unwrap();
+        assert_eq!(accounts.len(), 9, "round {round}");
+        assert_eq!(
+            accounts.iter().collect::<HashSet<_>>().len(),
+            9,
+            "round {round}"
+        );
+        assert_eq!(recorded, 3, "round {round}");
+    }
+    for store in sidecars {
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn bus_presence_outbox_and_wake_ups() {
+    let pg = PgDb::create("bus").await;
+    let expiry = Duration::from_secs(3);
+    let a = Bus::connect(&pg.url(), 7, "A", expiry).await.unwrap();
+    // A second connect (another sidecar) finds the schema there.
+    let b = Bus::connect(&pg.url(), 7, "B", expiry).await.unwrap();
+    assert_eq!(a.live_sidecars().await.unwrap(), vec!["A", "B"]);
+
+    b.set_online(42).await.unwrap();
+    assert_eq!(a.locate(42).await.unwrap().as_deref(), Some("B"));
+    assert_eq!(a.locate(43).await.unwrap(), None);
+
+    let mut listener = b.listen().await.unwrap();
+    let id = a
+        .publish("B", Some(42), "packets", b"\x00\x02\x01\x02")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), listener.notified())
+        .await
+        .expect("NOTIFY wakes the target")
+        .expect("listener alive");
+    let pending = b.pending(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, id);
+    assert_eq!(pending[0].character, Some(42));
+    assert_eq!(pending[0].payload, b"\x00\x02\x01\x02");
+    assert!(
+        a.pending(10).await.unwrap().is_empty(),
+        "addressed to B only"
+    );
+    assert!(b.mark_delivered(id).await.unwrap());
+    assert!(!b.mark_delivered(id).await.unwrap(), "delivered once");
+    assert!(b.pending(10).await.unwrap().is_empty());
+
+    // Presence expires without heartbeats, and comes back with one.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(a.locate(42).await.unwrap(), None);
+    b.heartbeat().await.unwrap();
+    assert_eq!(a.locate(42).await.unwrap().as_deref(), Some("B"));
+    b.set_offline(42).await.unwrap();
+    assert_eq!(a.locate(42).await.unwrap(), None);
+}

@@ -1,0 +1,178 @@
+//! Test databases: a fresh MariaDB database with AzerothCore's tables and a fresh
+//! PostgreSQL database, each dropped when its guard goes, even after a panic.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mysql_async::prelude::*;
+
+/// The MariaDB server, without a database.
+pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+/// The PostgreSQL server's maintenance database.
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A name no other test (or run) uses.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "tc9_test_{tag}_{}_{nanos}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A MariaDB database holding `tests/fixtures/azerothcore.sql`.
+pub struct MariaDb {
+    pub name: String,
+    pub pool: mysql_async::Pool,
+}
+
+impl MariaDb {
+    /// Creates the database and its tables.
+    pub async fn create(tag: &str) -> MariaDb {
+        let name = unique_name(tag);
+        let admin = mysql_async::Pool::new(MARIADB);
+        let mut conn = admin.get_conn().await.expect("MariaDB is up");
+        conn.query_drop(format!("CREATE DATABASE `{name}`"))
+            .await
+            .unwrap();
+        drop(conn);
+        admin.disconnect().await.unwrap();
+        let pool = mysql_async::Pool::new(format!("{MARIADB}/{name}").as_str());
+        let mut conn = pool.get_conn().await.unwrap();
+        for statement in include_str!("../fixtures/azerothcore.sql")
+            .split(';')
+            .map(|s| {
+                s.lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .filter(|s| !s.trim().is_empty())
+        {
+            conn.query_drop(statement).await.unwrap();
+        }
+        MariaDb { name, pool }
+    }
+
+    /// The URL of the database.
+    pub fn url(&self) -> String {
+        format!("{MARIADB}/{}", self.name)
+    }
+
+    /// Runs one statement.
+    pub async fn exec(&self, sql: &str, params: impl Into<mysql_async::Params> + Send) {
+        let mut conn = self.pool.get_conn().await.unwrap();
+        conn.exec_drop(sql, params).await.unwrap();
+    }
+
+    /// Adds a character (and its guild membership).
+    pub async fn character(
+        &self,
+        guid: u32,
+        account: u32,
+        name: &str,
+        race: u8,
+        guild: Option<u32>,
+    ) {
+        self.exec(
+            "INSERT INTO characters (guid, account, name, race, class, level) VALUES (?, ?, ?, ?, 1, 80)",
+            (guid, account, name, race),
+        )
+        .await;
+        if let Some(guild) = guild {
+            self.exec(
+                "INSERT INTO guild_member (guildid, guid, `rank`) VALUES (?, ?, 4)",
+                (guild, guid),
+            )
+            .await;
+        }
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // A runtime of its own: the test's may be gone or busy.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let admin = mysql_async::Pool::new(MARIADB);
+                if let Ok(mut conn) = admin.get_conn().await {
+                    let _ = conn
+                        .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .await;
+                }
+                let _ = admin.disconnect().await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A PostgreSQL database.
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    /// Creates the database.
+    pub async fn create(tag: &str) -> PgDb {
+        let name = unique_name(tag);
+        let (client, connection) = tokio_postgres::connect(POSTGRES, tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL is up");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        PgDb { name }
+    }
+
+    /// The URL of the database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+
+    /// A client of the database (its connection driven in the background).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(POSTGRES, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
