@@ -49,6 +49,8 @@ enum Failure {
     Frame(#[from] FrameError),
     #[error("the session's character is not known yet")]
     NoIdentity,
+    #[error("resolution took longer than {0:?}")]
+    Timeout(Duration),
 }
 
 /// Knobs of the resolver taken from the configuration.
@@ -62,6 +64,8 @@ pub struct CharterSettings {
     pub heartbeat: Duration,
     /// Undelivered events older than this are given up.
     pub event_ttl: Duration,
+    /// How long one resolution may take before the packet fails open.
+    pub timeout: Duration,
 }
 
 /// The sessions of this sidecar whose character is in the world, by character guid.
@@ -575,27 +579,35 @@ impl Handler for CharterHandler {
         let inner = &self.inner;
         let started = std::time::Instant::now();
         let kind = frame.opcode().name().unwrap_or("other");
-        let result = match (frame.origin(), frame.opcode()) {
-            (Origin::Client, Opcode::CMSG_OFFER_PETITION) => inner.offer(session, frame).await,
-            (Origin::Client, Opcode::CMSG_PETITION_SIGN) => inner.sign(session, frame).await,
-            (Origin::Client, Opcode::CMSG_PETITION_QUERY) => inner.query(frame).await,
-            (Origin::Client, Opcode::CMSG_PETITION_SHOW_SIGNATURES) => {
-                inner.show(session, frame).await
-            }
-            (Origin::Client, Opcode::MSG_PETITION_DECLINE) => inner.decline(session, frame).await,
-            (Origin::Client, Opcode::CMSG_TURN_IN_PETITION) => {
-                if let Ok(turn_in) = CmsgTurnInPetition::decode(frame.body()) {
-                    lock(&inner.turn_ins).insert(session.id, turn_in.petition.low());
+        let limit = inner.settings.timeout;
+        let resolution = async {
+            match (frame.origin(), frame.opcode()) {
+                (Origin::Client, Opcode::CMSG_OFFER_PETITION) => inner.offer(session, frame).await,
+                (Origin::Client, Opcode::CMSG_PETITION_SIGN) => inner.sign(session, frame).await,
+                (Origin::Client, Opcode::CMSG_PETITION_QUERY) => inner.query(frame).await,
+                (Origin::Client, Opcode::CMSG_PETITION_SHOW_SIGNATURES) => {
+                    inner.show(session, frame).await
                 }
-                Ok(Decision::Forward)
+                (Origin::Client, Opcode::MSG_PETITION_DECLINE) => {
+                    inner.decline(session, frame).await
+                }
+                (Origin::Client, Opcode::CMSG_TURN_IN_PETITION) => {
+                    if let Ok(turn_in) = CmsgTurnInPetition::decode(frame.body()) {
+                        lock(&inner.turn_ins).insert(session.id, turn_in.petition.low());
+                    }
+                    Ok(Decision::Forward)
+                }
+                (Origin::Client, Opcode::CMSG_GUILD_QUERY) => inner.guild_query(frame).await,
+                (Origin::Server, Opcode::SMSG_PETITION_SHOW_SIGNATURES) => {
+                    inner.rewrite_show(frame).await
+                }
+                (Origin::Server, _) => inner.watch_turn_in(session, frame).await,
+                _ => Ok(Decision::Forward),
             }
-            (Origin::Client, Opcode::CMSG_GUILD_QUERY) => inner.guild_query(frame).await,
-            (Origin::Server, Opcode::SMSG_PETITION_SHOW_SIGNATURES) => {
-                inner.rewrite_show(frame).await
-            }
-            (Origin::Server, _) => inner.watch_turn_in(session, frame).await,
-            _ => Ok(Decision::Forward),
         };
+        let result = tokio::time::timeout(limit, resolution)
+            .await
+            .unwrap_or(Err(Failure::Timeout(limit)));
         metrics::histogram!("tc9_sidecar_resolution_seconds", "kind" => kind)
             .record(started.elapsed().as_secs_f64());
         result.unwrap_or_else(|e| {
@@ -603,6 +615,7 @@ impl Handler for CharterHandler {
                 metrics::counter!("tc9_sidecar_malformed_bodies_total", "opcode" => kind)
                     .increment(1);
             }
+            metrics::counter!("tc9_sidecar_failed_open_total", "opcode" => kind).increment(1);
             Decision::FailOpen(e.to_string())
         })
     }

@@ -64,6 +64,8 @@ pub struct Config {
     pub bus_poll_ms: u64,
     /// Seconds an undelivered event waits for its character before it is given up.
     pub event_ttl_secs: u64,
+    /// Milliseconds one charter resolution may take before its packet fails open.
+    pub resolve_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             presence_expiry_secs: 30,
             bus_poll_ms: 1000,
             event_ttl_secs: 600,
+            resolve_timeout_ms: 3000,
         }
     }
 }
@@ -217,6 +220,9 @@ impl Config {
         if self.presence_expiry_secs < 3 {
             return invalid("presence_expiry_secs", "must be at least 3");
         }
+        if self.resolve_timeout_ms == 0 {
+            return invalid("resolve_timeout_ms", "must be at least 1");
+        }
         if self.bus_poll_ms == 0 {
             return invalid("bus_poll_ms", "must be at least 1");
         }
@@ -258,6 +264,7 @@ impl Config {
             poll: Duration::from_millis(self.bus_poll_ms),
             heartbeat: Duration::from_secs(self.presence_expiry_secs / 3),
             event_ttl: Duration::from_secs(self.event_ttl_secs),
+            timeout: Duration::from_millis(self.resolve_timeout_ms),
         }
     }
 
