@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tc9_codec::messages::guild::{command, command_error};
@@ -35,6 +35,9 @@ use crate::store::{Db, StoreError};
 pub const EVENT_PACKETS: &str = "packets";
 /// Outbox event kind: a guild was created somewhere; drop cached guild answers.
 pub const EVENT_GUILD_CREATED: &str = "guild_created";
+
+/// How long a guild answer is served from the cache; guild events clear it sooner.
+const GUILD_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// Why a resolution failed open.
 #[derive(Debug, thiserror::Error)]
@@ -127,8 +130,8 @@ struct Inner {
     bus: Option<Bus>,
     settings: CharterSettings,
     local: LocalSessions,
-    /// Cached `SMSG_GUILD_QUERY_RESPONSE` frames by guild id.
-    guilds: Mutex<HashMap<u32, Frame>>,
+    /// Cached `SMSG_GUILD_QUERY_RESPONSE` frames by guild id, with when they were read.
+    guilds: Mutex<HashMap<u32, (Instant, Frame)>>,
     /// The charter each session last turned in.
     turn_ins: Mutex<HashMap<u64, u32>>,
     applied: Mutex<Applied>,
@@ -381,14 +384,16 @@ impl Inner {
 
     async fn guild_query(&self, frame: &Frame) -> Result<Decision, Failure> {
         let query = CmsgGuildQuery::decode(frame.body())?;
-        if let Some(cached) = lock(&self.guilds).get(&query.guild_id) {
-            return Ok(Decision::Answer(vec![cached.clone()]));
+        if let Some((read, cached)) = lock(&self.guilds).get(&query.guild_id) {
+            if read.elapsed() < GUILD_CACHE_TTL {
+                return Ok(Decision::Answer(vec![cached.clone()]));
+            }
         }
         let Some(guild) = self.store.guild(query.guild_id).await? else {
             return Ok(Decision::Forward);
         };
         let answer = server_frame(&resolver::guild_query_response(&guild))?;
-        lock(&self.guilds).insert(guild.id, answer.clone());
+        lock(&self.guilds).insert(guild.id, (Instant::now(), answer.clone()));
         Ok(Decision::Answer(vec![answer]))
     }
 
@@ -577,7 +582,7 @@ impl Handler for CharterHandler {
 
     async fn handle(&self, session: &SessionInfo, frame: &Frame) -> Decision {
         let inner = &self.inner;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let kind = frame.opcode().name().unwrap_or("other");
         let limit = inner.settings.timeout;
         let resolution = async {
