@@ -43,6 +43,36 @@ pub enum BusError {
     },
 }
 
+/// The operations the bus times, as metric labels.
+pub const OPERATIONS: &[&str] = &[
+    "heartbeat",
+    "set_online",
+    "set_offline",
+    "locate",
+    "live_sidecars",
+    "publish",
+    "pending",
+    "mark_delivered",
+    "expire",
+    "backlog",
+    "listen",
+];
+
+/// Runs `operation`, recording its time and failure under `name`.
+async fn timed<T>(
+    name: &'static str,
+    operation: impl std::future::Future<Output = Result<T, BusError>>,
+) -> Result<T, BusError> {
+    let started = std::time::Instant::now();
+    let result = operation.await;
+    metrics::histogram!(crate::metrics::BUS_QUERY_SECONDS, "op" => name)
+        .record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!(crate::metrics::BUS_ERRORS_TOTAL, "op" => name).increment(1);
+    }
+    result
+}
+
 /// One outbox event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -120,6 +150,13 @@ impl Bus {
         Ok(bus)
     }
 
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), BusError> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
     /// This sidecar's id.
     pub fn sidecar(&self) -> &str {
         &self.sidecar
@@ -188,88 +225,105 @@ impl Bus {
 
     /// Refreshes this sidecar's heartbeat and that of every character behind it.
     pub async fn heartbeat(&self) -> Result<(), BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.sidecars (sidecar_id) VALUES ($1)
-                     ON CONFLICT (sidecar_id) DO UPDATE SET heartbeat_at = now()"
-                ),
-                &[&self.sidecar],
-            )
-            .await?;
-        client
-            .execute(
-                &format!("UPDATE {s}.online SET heartbeat_at = now() WHERE sidecar_id = $1"),
-                &[&self.sidecar],
-            )
-            .await?;
-        Ok(())
+        timed("heartbeat", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.sidecars (sidecar_id) VALUES ($1)
+                         ON CONFLICT (sidecar_id) DO UPDATE SET heartbeat_at = now()"
+                    ),
+                    &[&self.sidecar],
+                )
+                .await?;
+            client
+                .execute(
+                    &format!("UPDATE {s}.online SET heartbeat_at = now() WHERE sidecar_id = $1"),
+                    &[&self.sidecar],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records that `character` now plays behind this sidecar.
     pub async fn set_online(&self, character: u32) -> Result<(), BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.online (character_guid, sidecar_id) VALUES ($1, $2)
-                     ON CONFLICT (character_guid)
-                     DO UPDATE SET sidecar_id = $2, heartbeat_at = now()"
-                ),
-                &[&i64::from(character), &self.sidecar],
-            )
-            .await?;
-        Ok(())
+        timed("set_online", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.online (character_guid, sidecar_id) VALUES ($1, $2)
+                         ON CONFLICT (character_guid)
+                         DO UPDATE SET sidecar_id = $2, heartbeat_at = now()"
+                    ),
+                    &[&i64::from(character), &self.sidecar],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records that `character` left this sidecar (unless it moved to another since).
     pub async fn set_offline(&self, character: u32) -> Result<(), BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        client
-            .execute(
-                &format!("DELETE FROM {s}.online WHERE character_guid = $1 AND sidecar_id = $2"),
-                &[&i64::from(character), &self.sidecar],
-            )
-            .await?;
-        Ok(())
+        timed("set_offline", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            client
+                .execute(
+                    &format!(
+                        "DELETE FROM {s}.online WHERE character_guid = $1 AND sidecar_id = $2"
+                    ),
+                    &[&i64::from(character), &self.sidecar],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The sidecar `character` plays behind, if its presence is fresh.
     pub async fn locate(&self, character: u32) -> Result<Option<String>, BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        let expiry = self.expiry.as_secs_f64();
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT sidecar_id FROM {s}.online
-                     WHERE character_guid = $1
-                       AND heartbeat_at > now() - make_interval(secs => $2)"
-                ),
-                &[&i64::from(character), &expiry],
-            )
-            .await?;
-        Ok(row.map(|r| r.get(0)))
+        timed("locate", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            let expiry = self.expiry.as_secs_f64();
+            let row = client
+                .query_opt(
+                    &format!(
+                        "SELECT sidecar_id FROM {s}.online
+                         WHERE character_guid = $1
+                           AND heartbeat_at > now() - make_interval(secs => $2)"
+                    ),
+                    &[&i64::from(character), &expiry],
+                )
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
     }
 
     /// Every sidecar whose heartbeat is fresh, this one included.
     pub async fn live_sidecars(&self) -> Result<Vec<String>, BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT sidecar_id FROM {s}.sidecars
-                     WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY sidecar_id"
-                ),
-                &[&self.expiry.as_secs_f64()],
-            )
-            .await?;
-        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        timed("live_sidecars", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT sidecar_id FROM {s}.sidecars
+                         WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY sidecar_id"
+                    ),
+                    &[&self.expiry.as_secs_f64()],
+                )
+                .await?;
+            Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        })
+        .await
     }
 
     /// Adds an event for `target` and wakes it; returns the event id.
@@ -280,132 +334,150 @@ impl Bus {
         kind: &str,
         payload: &[u8],
     ) -> Result<i64, BusError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let s = ident(&self.schema);
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO {s}.outbox (target_sidecar, character_guid, kind, payload)
-                     VALUES ($1, $2, $3, $4) RETURNING id"
-                ),
-                &[&target, &character.map(i64::from), &kind, &payload],
+        timed("publish", async move {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let s = ident(&self.schema);
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO {s}.outbox (target_sidecar, character_guid, kind, payload)
+                         VALUES ($1, $2, $3, $4) RETURNING id"
+                    ),
+                    &[&target, &character.map(i64::from), &kind, &payload],
+                )
+                .await?;
+            let id: i64 = row.get(0);
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&self.channel(target), &id.to_string()],
             )
             .await?;
-        let id: i64 = row.get(0);
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&self.channel(target), &id.to_string()],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+            tx.commit().await?;
+            Ok(id)
+        })
+        .await
     }
 
     /// Undelivered events addressed to this sidecar, oldest first.
     pub async fn pending(&self, limit: i64) -> Result<Vec<Event>, BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT id, character_guid, kind, payload FROM {s}.outbox
-                     WHERE target_sidecar = $1 AND delivered_at IS NULL
-                     ORDER BY id LIMIT $2"
-                ),
-                &[&self.sidecar, &limit],
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Event {
-                id: r.get(0),
-                character: r
-                    .get::<_, Option<i64>>(1)
-                    .and_then(|g| u32::try_from(g).ok()),
-                kind: r.get(2),
-                payload: r.get(3),
-            })
-            .collect())
+        timed("pending", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT id, character_guid, kind, payload FROM {s}.outbox
+                         WHERE target_sidecar = $1 AND delivered_at IS NULL
+                         ORDER BY id LIMIT $2"
+                    ),
+                    &[&self.sidecar, &limit],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| Event {
+                    id: r.get(0),
+                    character: r
+                        .get::<_, Option<i64>>(1)
+                        .and_then(|g| u32::try_from(g).ok()),
+                    kind: r.get(2),
+                    payload: r.get(3),
+                })
+                .collect())
+        })
+        .await
     }
 
     /// Marks an event delivered; false if it already was.
     pub async fn mark_delivered(&self, id: i64) -> Result<bool, BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        let n = client
-            .execute(
-                &format!(
-                    "UPDATE {s}.outbox SET delivered_at = now()
-                     WHERE id = $1 AND delivered_at IS NULL"
-                ),
-                &[&id],
-            )
-            .await?;
-        Ok(n == 1)
+        timed("mark_delivered", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            let n = client
+                .execute(
+                    &format!(
+                        "UPDATE {s}.outbox SET delivered_at = now()
+                         WHERE id = $1 AND delivered_at IS NULL"
+                    ),
+                    &[&id],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     /// Marks undelivered events of this sidecar older than `age` delivered (given up),
     /// returning how many.
     pub async fn expire(&self, age: Duration) -> Result<u64, BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        Ok(client
-            .execute(
-                &format!(
-                    "UPDATE {s}.outbox SET delivered_at = now()
-                     WHERE target_sidecar = $1 AND delivered_at IS NULL
-                       AND created_at < now() - make_interval(secs => $2)"
-                ),
-                &[&self.sidecar, &age.as_secs_f64()],
-            )
-            .await?)
+        timed("expire", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            Ok(client
+                .execute(
+                    &format!(
+                        "UPDATE {s}.outbox SET delivered_at = now()
+                         WHERE target_sidecar = $1 AND delivered_at IS NULL
+                           AND created_at < now() - make_interval(secs => $2)"
+                    ),
+                    &[&self.sidecar, &age.as_secs_f64()],
+                )
+                .await?)
+        })
+        .await
     }
 
     /// Undelivered events of this sidecar and the age in seconds of the oldest.
     pub async fn backlog(&self) -> Result<(i64, f64), BusError> {
-        let client = self.pool.get().await?;
-        let s = ident(&self.schema);
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
-                     FROM {s}.outbox WHERE target_sidecar = $1 AND delivered_at IS NULL"
-                ),
-                &[&self.sidecar],
-            )
-            .await?;
-        Ok((row.get(0), row.get(1)))
+        timed("backlog", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
+                         FROM {s}.outbox WHERE target_sidecar = $1 AND delivered_at IS NULL"
+                    ),
+                    &[&self.sidecar],
+                )
+                .await?;
+            Ok((row.get(0), row.get(1)))
+        })
+        .await
     }
 
     /// Opens a dedicated connection listening on this sidecar's channel.
     pub async fn listen(&self) -> Result<Listener, BusError> {
-        let (client, mut connection) = tokio_postgres::connect(&self.url, NoTls).await?;
-        let (wake, woken) = mpsc::channel(1);
-        tokio::spawn(async move {
-            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(AsyncMessage::Notification(_)) => {
-                        // A full channel already holds a wake-up.
-                        let _ = wake.try_send(());
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        warn!(error = %e, "bus listen connection lost");
-                        break;
+        timed("listen", async move {
+            let (client, mut connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+            let (wake, woken) = mpsc::channel(1);
+            tokio::spawn(async move {
+                let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(message) = messages.next().await {
+                    match message {
+                        Ok(AsyncMessage::Notification(_)) => {
+                            // A full channel already holds a wake-up.
+                            let _ = wake.try_send(());
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            warn!(error = %e, "bus listen connection lost");
+                            break;
+                        }
                     }
                 }
-            }
-            debug!("bus listener ended");
-        });
-        client
-            .batch_execute(&format!("LISTEN {}", ident(&self.channel(&self.sidecar))))
-            .await?;
-        Ok(Listener {
-            _client: client,
-            woken,
+                debug!("bus listener ended");
+            });
+            client
+                .batch_execute(&format!("LISTEN {}", ident(&self.channel(&self.sidecar))))
+                .await?;
+            Ok(Listener {
+                _client: client,
+                woken,
+            })
         })
+        .await
     }
 }
 

@@ -27,6 +27,7 @@ use tracing::{debug, info, warn};
 
 use crate::bus::{Bus, BusError, Event};
 use crate::handler::{Decision, Handler, SessionEvent};
+use crate::metrics as m;
 use crate::resolver::{self, OfferVerdict, Player, Rules, SignVerdict};
 use crate::session::SessionInfo;
 use crate::store::{Db, StoreError};
@@ -35,6 +36,24 @@ use crate::store::{Db, StoreError};
 pub const EVENT_PACKETS: &str = "packets";
 /// Outbox event kind: a guild was created somewhere; drop cached guild answers.
 pub const EVENT_GUILD_CREATED: &str = "guild_created";
+
+/// Client opcodes the resolver intercepts.
+pub const CLIENT_OPCODES: &[Opcode] = &[
+    Opcode::CMSG_OFFER_PETITION,
+    Opcode::CMSG_PETITION_SIGN,
+    Opcode::CMSG_PETITION_QUERY,
+    Opcode::CMSG_PETITION_SHOW_SIGNATURES,
+    Opcode::MSG_PETITION_DECLINE,
+    Opcode::CMSG_TURN_IN_PETITION,
+    Opcode::CMSG_GUILD_QUERY,
+];
+
+/// Server opcodes the resolver intercepts.
+pub const SERVER_OPCODES: &[Opcode] = &[
+    Opcode::SMSG_PETITION_SHOW_SIGNATURES,
+    Opcode::SMSG_TURN_IN_PETITION_RESULTS,
+    Opcode::SMSG_GUILD_COMMAND_RESULT,
+];
 
 /// How long a guild answer is served from the cache; guild events clear it sooner.
 const GUILD_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -279,15 +298,21 @@ impl Inner {
             false,
             &self.settings.rules,
         ) {
-            OfferVerdict::Ignore => Ok(Decision::Drop),
-            OfferVerdict::Refuse(result) => Ok(Decision::Answer(vec![server_frame(&result)?])),
+            OfferVerdict::Ignore => {
+                count_operation("offer", "ignored");
+                Ok(Decision::Drop)
+            }
+            OfferVerdict::Refuse(result) => {
+                count_operation("offer", "refused");
+                Ok(Decision::Answer(vec![server_frame(&result)?]))
+            }
             OfferVerdict::Deliver => {
                 let signatures = self.store.signatures(petition.petition_guid).await?;
                 let shown = resolver::show_signatures(&petition, offerer.guid, &signatures);
                 let frames = encode_frames(&[server_frame(&shown)?]);
                 bus.publish(&sidecar, Some(target), EVENT_PACKETS, &frames)
                     .await?;
-                metrics::counter!("tc9_sidecar_charter_operations_total", "kind" => "offer", "result" => "delivered").increment(1);
+                count_operation("offer", "delivered");
                 Ok(Decision::Drop)
             }
         }
@@ -312,13 +337,13 @@ impl Inner {
         let (label, to_both) = match verdict {
             SignVerdict::Ignore => ("ignored", None),
             SignVerdict::Refuse(result) => {
-                count_sign("refused");
+                count_operation("sign", "refused");
                 return Ok(Decision::Answer(vec![server_frame(&result)?]));
             }
             SignVerdict::AlreadySigned(result) => ("already_signed", Some(result)),
             SignVerdict::Record(result) => ("ok", Some(result)),
         };
-        count_sign(label);
+        count_operation("sign", label);
         let Some(result) = to_both else {
             return Ok(Decision::Drop);
         };
@@ -334,6 +359,7 @@ impl Inner {
         match self.store.petition(query.petition.low()).await? {
             Some(petition) if petition.is_guild_charter() => {
                 let response = resolver::query_response(&petition, &self.settings.rules);
+                count_operation("query", "answered");
                 Ok(Decision::Answer(vec![server_frame(&response)?]))
             }
             _ => Ok(Decision::Forward),
@@ -355,6 +381,7 @@ impl Inner {
         }
         let signatures = self.store.signatures(petition.petition_guid).await?;
         let shown = resolver::show_signatures(&petition, requester.guid, &signatures);
+        count_operation("show", "answered");
         Ok(Decision::Answer(vec![server_frame(&shown)?]))
     }
 
@@ -378,7 +405,7 @@ impl Inner {
         } else {
             "owner_offline"
         };
-        metrics::counter!("tc9_sidecar_charter_operations_total", "kind" => "decline", "result" => result).increment(1);
+        count_operation("decline", result);
         Ok(Decision::Drop)
     }
 
@@ -386,6 +413,7 @@ impl Inner {
         let query = CmsgGuildQuery::decode(frame.body())?;
         if let Some((read, cached)) = lock(&self.guilds).get(&query.guild_id) {
             if read.elapsed() < GUILD_CACHE_TTL {
+                count_operation("guild_query", "cached");
                 return Ok(Decision::Answer(vec![cached.clone()]));
             }
         }
@@ -394,6 +422,7 @@ impl Inner {
         };
         let answer = server_frame(&resolver::guild_query_response(&guild))?;
         lock(&self.guilds).insert(guild.id, (Instant::now(), answer.clone()));
+        count_operation("guild_query", "answered");
         Ok(Decision::Answer(vec![answer]))
     }
 
@@ -432,7 +461,7 @@ impl Inner {
                         let have = self.store.signatures(guid).await?.len();
                         let need = self.settings.rules.required_signatures(&petition) as usize;
                         if have >= need {
-                            metrics::counter!("tc9_sidecar_stale_turn_ins_total").increment(1);
+                            metrics::counter!(m::STALE_TURN_INS_TOTAL).increment(1);
                             warn!(
                                 petition = guid,
                                 signatures = have,
@@ -509,13 +538,20 @@ impl Inner {
             if fresh && !self.apply(&event).await? {
                 continue;
             }
-            lock(&self.applied).first_time(event.id);
+            if lock(&self.applied).first_time(event.id) {
+                let kind = if event.kind == EVENT_GUILD_CREATED {
+                    EVENT_GUILD_CREATED
+                } else {
+                    EVENT_PACKETS
+                };
+                metrics::counter!(m::OUTBOX_DELIVERED_TOTAL, "kind" => kind).increment(1);
+            }
             bus.mark_delivered(event.id).await?;
             debug!(id = event.id, kind = %event.kind, "outbox event delivered");
         }
         if let Ok((pending, lag)) = bus.backlog().await {
-            metrics::gauge!("tc9_sidecar_outbox_pending").set(pending as f64);
-            metrics::gauge!("tc9_sidecar_outbox_lag_seconds").set(lag);
+            metrics::gauge!(m::OUTBOX_PENDING).set(pending as f64);
+            metrics::gauge!(m::OUTBOX_LAG_SECONDS).set(lag);
         }
         Ok(())
     }
@@ -553,30 +589,16 @@ impl Inner {
     }
 }
 
-fn count_sign(result: &'static str) {
-    metrics::counter!("tc9_sidecar_charter_operations_total", "kind" => "sign", "result" => result)
-        .increment(1);
+/// Counts one charter operation.
+fn count_operation(kind: &'static str, result: &'static str) {
+    metrics::counter!(m::CHARTER_OPERATIONS_TOTAL, "kind" => kind, "result" => result).increment(1);
 }
 
 impl Handler for CharterHandler {
     fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
         match origin {
-            Origin::Client => matches!(
-                opcode,
-                Opcode::CMSG_OFFER_PETITION
-                    | Opcode::CMSG_PETITION_SIGN
-                    | Opcode::CMSG_PETITION_QUERY
-                    | Opcode::CMSG_PETITION_SHOW_SIGNATURES
-                    | Opcode::MSG_PETITION_DECLINE
-                    | Opcode::CMSG_TURN_IN_PETITION
-                    | Opcode::CMSG_GUILD_QUERY
-            ),
-            Origin::Server => matches!(
-                opcode,
-                Opcode::SMSG_PETITION_SHOW_SIGNATURES
-                    | Opcode::SMSG_TURN_IN_PETITION_RESULTS
-                    | Opcode::SMSG_GUILD_COMMAND_RESULT
-            ),
+            Origin::Client => CLIENT_OPCODES.contains(&opcode),
+            Origin::Server => SERVER_OPCODES.contains(&opcode),
         }
     }
 
@@ -613,14 +635,13 @@ impl Handler for CharterHandler {
         let result = tokio::time::timeout(limit, resolution)
             .await
             .unwrap_or(Err(Failure::Timeout(limit)));
-        metrics::histogram!("tc9_sidecar_resolution_seconds", "kind" => kind)
+        metrics::histogram!(m::RESOLUTION_SECONDS, "kind" => kind)
             .record(started.elapsed().as_secs_f64());
         result.unwrap_or_else(|e| {
             if let Failure::Malformed(_) = e {
-                metrics::counter!("tc9_sidecar_malformed_bodies_total", "opcode" => kind)
-                    .increment(1);
+                metrics::counter!(m::MALFORMED_BODIES_TOTAL, "opcode" => kind).increment(1);
             }
-            metrics::counter!("tc9_sidecar_failed_open_total", "opcode" => kind).increment(1);
+            metrics::counter!(m::FAILED_OPEN_TOTAL, "opcode" => kind).increment(1);
             Decision::FailOpen(e.to_string())
         })
     }

@@ -13,11 +13,13 @@
 //! - [`store`]: AzerothCore's MySQL databases.
 //! - [`inspect`]: human-readable packets for the CLI.
 
+pub mod admin;
 pub mod bus;
 pub mod charter;
 pub mod config;
 pub mod handler;
 pub mod inspect;
+pub mod metrics;
 pub mod resolver;
 pub mod server;
 pub mod session;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tc9_codec::Origin;
+use tc9_sidecar::admin;
 use tc9_sidecar::bus::Bus;
 use tc9_sidecar::charter::CharterHandler;
 use tc9_sidecar::config::{Config, LinkMode};
@@ -191,12 +192,8 @@ fn run(args: RunArgs) -> ExitCode {
 /// database is configured, a pure pass-through otherwise.
 async fn serve(config: Config) -> anyhow::Result<()> {
     let databases = Databases::from_config(&config)?;
-    let Some(store) = databases.characters.clone() else {
-        let server = Server::bind_with(config, databases, PassThrough).await?;
-        return Ok(server.run(shutdown_signal()).await?);
-    };
-    let bus = if config.bus_url.is_empty() {
-        tracing::info!("no bus configured: charters resolve on this worldserver only");
+    let background = CancellationToken::new();
+    let bus = if config.bus_url.is_empty() || databases.characters.is_none() {
         None
     } else {
         match Bus::connect(
@@ -214,11 +211,36 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     };
-    let handler = CharterHandler::new(store, bus, config.charter_settings());
-    let background = CancellationToken::new();
-    handler.start_background(background.clone());
-    let server = Server::bind_with(config, databases, handler).await?;
-    let result = server.run(shutdown_signal()).await;
+    if !config.metrics.is_empty() {
+        let handle = admin::install_recorder(&config.sidecar_id, config.realm_id)
+            .map_err(anyhow::Error::msg)?;
+        let readiness = admin::Readiness {
+            upstream: config.upstream.clone(),
+            characters: databases.characters.clone(),
+            auth: databases.auth.clone(),
+            bus: bus.clone(),
+        };
+        admin::serve(&config.metrics, handle, readiness, background.clone()).await?;
+    }
+    let result = match databases.characters.clone() {
+        None => {
+            Server::bind_with(config, databases, PassThrough)
+                .await?
+                .run(shutdown_signal())
+                .await
+        }
+        Some(store) => {
+            if bus.is_none() {
+                tracing::info!("no bus: charters resolve on this worldserver only");
+            }
+            let handler = CharterHandler::new(store, bus, config.charter_settings());
+            handler.start_background(background.clone());
+            Server::bind_with(config, databases, handler)
+                .await?
+                .run(shutdown_signal())
+                .await
+        }
+    };
     background.cancel();
     Ok(result?)
 }

@@ -35,6 +35,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::config::LinkMode;
 use crate::handler::{Decision, Handler, SessionEvent};
+use crate::metrics as m;
 use crate::server::Shared;
 use crate::store::Character;
 
@@ -266,7 +267,7 @@ pub async fn run<H: Handler>(
         let upstream = match upstream {
             Ok(stream) => stream,
             Err(e) => {
-                metrics::counter!("tc9_sidecar_upstream_connect_failures_total").increment(1);
+                metrics::counter!(m::UPSTREAM_CONNECT_FAILURES_TOTAL).increment(1);
                 warn!(upstream = %shared.config.upstream, error = %e, "worldserver unreachable; closing the gateway connection");
                 let mut gateway = gateway;
                 let _ = gateway.shutdown().await;
@@ -275,11 +276,11 @@ pub async fn run<H: Handler>(
         };
         let _ = gateway.set_nodelay(true);
         let _ = upstream.set_nodelay(true);
-        metrics::counter!("tc9_sidecar_sessions_total").increment(1);
-        metrics::gauge!("tc9_sidecar_sessions_open").increment(1.0);
+        metrics::counter!(m::SESSIONS_TOTAL).increment(1);
+        metrics::gauge!(m::SESSIONS_OPEN).increment(1.0);
         debug!("session open");
         proxy(shared, gateway, upstream, id, peer, cancel).await;
-        metrics::gauge!("tc9_sidecar_sessions_open").decrement(1.0);
+        metrics::gauge!(m::SESSIONS_OPEN).decrement(1.0);
         debug!("session closed");
     }
     .instrument(span)
@@ -384,6 +385,7 @@ impl<H: Handler> Reader<'_, H> {
     where
         R: AsyncRead + Unpin,
     {
+        let counters = m::FrameCounters::new(self.origin == Origin::Client);
         let end = loop {
             let next = tokio::select! {
                 next = reader.next() => next,
@@ -392,8 +394,7 @@ impl<H: Handler> Reader<'_, H> {
             match next {
                 None => break ReadEnd::Eof,
                 Some(Ok(Inbound::Frame(frame))) => {
-                    metrics::counter!("tc9_sidecar_frames_total", "direction" => direction(self.origin))
-                        .increment(1);
+                    counters.count(frame.opcode(), frame.len());
                     match self.on_frame(frame, &mut reader).await {
                         Flow::Continue => {}
                         Flow::Opaque => break self.copy_opaque(reader).await,
@@ -406,7 +407,7 @@ impl<H: Handler> Reader<'_, H> {
                     break ReadEnd::Broken;
                 }
                 Some(Err(e)) => {
-                    metrics::counter!("tc9_sidecar_malformed_frames_total", "direction" => direction(self.origin))
+                    metrics::counter!(m::MALFORMED_FRAMES_TOTAL, "direction" => direction(self.origin))
                         .increment(1);
                     if reader.decoder().codec.is_encrypted() {
                         warn!(side = %self.origin, error = %e, "unframeable encrypted stream; resetting the session");
@@ -453,8 +454,8 @@ impl<H: Handler> Reader<'_, H> {
         }
         let decision = self.shared.handler.handle(self.info, &frame).await;
         metrics::counter!(
-            "tc9_sidecar_decisions_total",
-            "opcode" => opcode.name().unwrap_or("other"),
+            m::DECISIONS_TOTAL,
+            "opcode" => m::opcode_label(opcode),
             "outcome" => decision.outcome()
         )
         .increment(1);
@@ -557,7 +558,7 @@ impl<H: Handler> Reader<'_, H> {
             _ => None,
         };
         let found = if key.is_some() { "found" } else { "missing" };
-        metrics::counter!("tc9_sidecar_crypt_key_lookups_total", "result" => found).increment(1);
+        metrics::counter!(m::CRYPT_KEY_LOOKUPS_TOTAL, "result" => found).increment(1);
         match key {
             Some(key) => {
                 *slot.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -581,7 +582,7 @@ impl<H: Handler> Reader<'_, H> {
                     .into()
             }
             None => {
-                metrics::counter!("tc9_sidecar_crypt_fallbacks_total").increment(1);
+                metrics::counter!(m::CRYPT_FALLBACKS_TOTAL).increment(1);
                 warn!("no session key; copying this session as opaque bytes");
                 *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Switch::Opaque);
                 if self.send(&self.onward, Outbound::Frame(frame)).await {
@@ -629,10 +630,7 @@ impl<H: Handler> Reader<'_, H> {
 
 /// The metrics label of a direction.
 fn direction(origin: Origin) -> &'static str {
-    match origin {
-        Origin::Client => "c2s",
-        Origin::Server => "s2c",
-    }
+    m::direction_label(origin == Origin::Client)
 }
 
 /// Writes what the queue brings, batching what is already queued into one write.

@@ -53,6 +53,31 @@ fn petition_from_row(
     }
 }
 
+/// The queries the store times, as metric labels.
+pub const QUERIES: &[&str] = &[
+    "session_key",
+    "character",
+    "petition",
+    "signatures",
+    "guild",
+    "sign",
+];
+
+/// Runs `query`, recording its time and failure under `name`.
+async fn timed<T>(
+    name: &'static str,
+    query: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = std::time::Instant::now();
+    let result = query.await;
+    metrics::histogram!(crate::metrics::DB_QUERY_SECONDS, "query" => name)
+        .record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!(crate::metrics::DB_ERRORS_TOTAL, "query" => name).increment(1);
+    }
+    result
+}
+
 /// A database query failed.
 #[derive(Debug, thiserror::Error)]
 #[error("database: {0}")]
@@ -83,87 +108,103 @@ impl Db {
         &self,
         username: &str,
     ) -> Result<Option<[u8; SESSION_KEY_LEN]>, StoreError> {
-        let mut conn = self.pool.get_conn().await?;
-        let key: Option<Option<Vec<u8>>> = conn
-            .exec_first(
-                "SELECT session_key FROM account WHERE username = ?",
-                (username,),
-            )
-            .await?;
-        Ok(key
-            .flatten()
-            .and_then(|k| <[u8; SESSION_KEY_LEN]>::try_from(k).ok()))
+        timed("session_key", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let key: Option<Option<Vec<u8>>> = conn
+                .exec_first(
+                    "SELECT session_key FROM account WHERE username = ?",
+                    (username,),
+                )
+                .await?;
+            Ok(key
+                .flatten()
+                .and_then(|k| <[u8; SESSION_KEY_LEN]>::try_from(k).ok()))
+        })
+        .await
     }
 
     /// The character `guid` with its guild (characters DB), if it exists.
     pub async fn character(&self, guid: u32) -> Result<Option<Character>, StoreError> {
-        let mut conn = self.pool.get_conn().await?;
-        let row: Option<CharacterRow> = conn
-            .exec_first(
-                "SELECT c.guid, c.account, c.name, c.race, c.class, c.level, gm.guildid \
-                 FROM characters c LEFT JOIN guild_member gm ON gm.guid = c.guid \
-                 WHERE c.guid = ?",
-                (guid,),
-            )
-            .await?;
-        Ok(row.map(
-            |(guid, account, name, race, class, level, guild_id)| Character {
-                guid,
-                account,
-                name,
-                race,
-                class,
-                level,
-                guild_id,
-            },
-        ))
+        timed("character", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let row: Option<CharacterRow> = conn
+                .exec_first(
+                    "SELECT c.guid, c.account, c.name, c.race, c.class, c.level, gm.guildid \
+                     FROM characters c LEFT JOIN guild_member gm ON gm.guid = c.guid \
+                     WHERE c.guid = ?",
+                    (guid,),
+                )
+                .await?;
+            Ok(row.map(
+                |(guid, account, name, race, class, level, guild_id)| Character {
+                    guid,
+                    account,
+                    name,
+                    race,
+                    class,
+                    level,
+                    guild_id,
+                },
+            ))
+        })
+        .await
     }
 
     /// The petition whose charter item has the low guid `petition_guid`.
     pub async fn petition(&self, petition_guid: u32) -> Result<Option<Petition>, StoreError> {
-        let mut conn = self.pool.get_conn().await?;
-        let row: Option<PetitionRow> = conn.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
-        Ok(row.map(petition_from_row))
+        timed("petition", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let row: Option<PetitionRow> =
+                conn.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
+            Ok(row.map(petition_from_row))
+        })
+        .await
     }
 
     /// The signatures of the petition `petition_guid`, oldest first.
     pub async fn signatures(&self, petition_guid: u32) -> Result<Vec<Signature>, StoreError> {
-        let mut conn = self.pool.get_conn().await?;
-        let rows: Vec<(u32, u32)> = conn.exec(SIGNATURES_BY_PETITION, (petition_guid,)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(player_guid, account)| Signature {
-                player_guid,
-                account,
-            })
-            .collect())
+        timed("signatures", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let rows: Vec<(u32, u32)> = conn.exec(SIGNATURES_BY_PETITION, (petition_guid,)).await?;
+            Ok(rows
+                .into_iter()
+                .map(|(player_guid, account)| Signature {
+                    player_guid,
+                    account,
+                })
+                .collect())
+        })
+        .await
     }
 
     /// The guild `guild_id` with its rank names, if it exists.
     pub async fn guild(&self, guild_id: u32) -> Result<Option<Guild>, StoreError> {
-        let mut conn = self.pool.get_conn().await?;
-        let row: Option<GuildRow> = conn
-            .exec_first(
-                "SELECT guildid, name, EmblemStyle, EmblemColor, BorderStyle, BorderColor, \
-                 BackgroundColor FROM guild WHERE guildid = ?",
-                (guild_id,),
-            )
-            .await?;
-        let Some((id, name, s, c, bs, bc, bg)) = row else {
-            return Ok(None);
-        };
-        let ranks: Vec<(u8, String)> = conn
-            .exec(
-                "SELECT rid, rname FROM guild_rank WHERE guildid = ? ORDER BY rid",
-                (guild_id,),
-            )
-            .await?;
-        Ok(Some(Guild {
-            id,
-            name,
-            emblem: [s, c, bs, bc, bg],
-            ranks,
-        }))
+        timed("guild", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let row: Option<GuildRow> = conn
+                .exec_first(
+                    "SELECT guildid, name, EmblemStyle, EmblemColor, BorderStyle, BorderColor, \
+                     BackgroundColor FROM guild WHERE guildid = ?",
+                    (guild_id,),
+                )
+                .await?;
+            let Some((id, name, s, c, bs, bc, bg)) = row else {
+                return Ok(None);
+            };
+            let ranks: Vec<(u8, String)> = conn
+                .exec(
+                    "SELECT rid, rname FROM guild_rank WHERE guildid = ? ORDER BY rid",
+                    (guild_id,),
+                )
+                .await?;
+            Ok(Some(Guild {
+                id,
+                name,
+                emblem: [s, c, bs, bc, bg],
+                ranks,
+            }))
+        })
+        .await
     }
 
     /// Signs the petition `petition_guid` for `signer` under AzerothCore's rules, in one
@@ -179,73 +220,84 @@ impl Db {
         invited: bool,
         rules: &Rules,
     ) -> Result<Option<(Petition, SignVerdict)>, StoreError> {
+        timed("sign", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let mut tx = conn.start_transaction(TxOpts::default()).await?;
+            // Find the row, then lock it by its primary key (petitionguid has no index
+            // of its own) and check it is still the same charter.
+            let found: Option<PetitionRow> =
+                tx.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
+            let Some(found) = found else {
+                return Ok(None);
+            };
+            let locked: Option<PetitionRow> = tx
+                .exec_first(
+                    "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
+                     WHERE ownerguid = ? AND type = ? FOR UPDATE",
+                    (found.2, found.4),
+                )
+                .await?;
+            let petition = match locked {
+                Some(row) if row.0 == petition_guid => petition_from_row(row),
+                _ => return Ok(None),
+            };
+            let rows: Vec<(u32, u32)> = tx
+                .exec(
+                    "SELECT playerguid, player_account FROM petition_sign \
+                     WHERE petitionguid = ? ORDER BY playerguid FOR UPDATE",
+                    (petition_guid,),
+                )
+                .await?;
+            let signatures: Vec<Signature> = rows
+                .into_iter()
+                .map(|(player_guid, account)| Signature {
+                    player_guid,
+                    account,
+                })
+                .collect();
+            let owner_race: Option<u8> = tx
+                .exec_first(
+                    "SELECT race FROM characters WHERE guid = ?",
+                    (petition.owner_guid,),
+                )
+                .await?;
+            let verdict = resolver::judge_sign(
+                &petition,
+                &signatures,
+                signer,
+                owner_race.unwrap_or(0),
+                invited,
+                rules,
+            );
+            if let SignVerdict::Record(_) = verdict {
+                tx.exec_drop(
+                    "INSERT INTO petition_sign \
+                     (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        petition.owner_guid,
+                        petition.petition_guid,
+                        petition.petition_id,
+                        signer.guid,
+                        signer.account,
+                        petition.kind,
+                    ),
+                )
+                .await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(Some((petition, verdict)))
+        })
+        .await
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.get_conn().await?;
-        let mut tx = conn.start_transaction(TxOpts::default()).await?;
-        // Find the row, then lock it by its primary key (petitionguid has no index
-        // of its own) and check it is still the same charter.
-        let found: Option<PetitionRow> = tx.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let locked: Option<PetitionRow> = tx
-            .exec_first(
-                "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
-                 WHERE ownerguid = ? AND type = ? FOR UPDATE",
-                (found.2, found.4),
-            )
-            .await?;
-        let petition = match locked {
-            Some(row) if row.0 == petition_guid => petition_from_row(row),
-            _ => return Ok(None),
-        };
-        let rows: Vec<(u32, u32)> = tx
-            .exec(
-                "SELECT playerguid, player_account FROM petition_sign \
-                 WHERE petitionguid = ? ORDER BY playerguid FOR UPDATE",
-                (petition_guid,),
-            )
-            .await?;
-        let signatures: Vec<Signature> = rows
-            .into_iter()
-            .map(|(player_guid, account)| Signature {
-                player_guid,
-                account,
-            })
-            .collect();
-        let owner_race: Option<u8> = tx
-            .exec_first(
-                "SELECT race FROM characters WHERE guid = ?",
-                (petition.owner_guid,),
-            )
-            .await?;
-        let verdict = resolver::judge_sign(
-            &petition,
-            &signatures,
-            signer,
-            owner_race.unwrap_or(0),
-            invited,
-            rules,
-        );
-        if let SignVerdict::Record(_) = verdict {
-            tx.exec_drop(
-                "INSERT INTO petition_sign \
-                 (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    petition.owner_guid,
-                    petition.petition_guid,
-                    petition.petition_id,
-                    signer.guid,
-                    signer.account,
-                    petition.kind,
-                ),
-            )
-            .await?;
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
-        Ok(Some((petition, verdict)))
+        conn.ping().await?;
+        Ok(())
     }
 
     /// Closes the pool's connections.
