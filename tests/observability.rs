@@ -1,0 +1,436 @@
+//! What operators see: the metrics move by the right amounts when traffic and a
+//! charter signature go through a sidecar, the dashboard only asks for exported
+//! series, `promtool` accepts the exposition and a real Prometheus scrapes it.
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::MariaDb;
+use tc9_codec::messages::petition::sign_result;
+use tc9_codec::messages::{
+    CmsgPetitionSign, CmsgPlayerLogin, SmsgLoginVerifyWorld, SmsgPetitionSignResults,
+};
+use tc9_codec::wire::Guid;
+use tc9_codec::{Frame, FrameCodec, Message, Opcode, Origin};
+use tc9_sidecar::admin::{self, Readiness};
+use tc9_sidecar::charter::CharterHandler;
+use tc9_sidecar::config::Config;
+use tc9_sidecar::server::{Databases, Server};
+use tc9_sidecar::store::Db;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+/// GETs `path` from `addr` and returns the body.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `series -> value` of a Prometheus text exposition (labels as rendered).
+fn samples(exposition: &str) -> HashMap<String, f64> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of the series whose name is `name` and whose labels include `labels`.
+fn value(samples: &HashMap<String, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let matching: Vec<f64> = samples
+        .iter()
+        .filter(|(series, _)| {
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(matching.len(), 1, "{name} {labels:?}: {matching:?}");
+    matching[0]
+}
+
+/// Metric names declared in an exposition (`# TYPE name kind`).
+fn exported_names(exposition: &str) -> BTreeSet<String> {
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A worldserver that answers `CMSG_PLAYER_LOGIN` and echoes `0x1234` frames back as
+/// server frames of opcode `0x1235`.
+async fn worldserver() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut codec = FrameCodec::new(Origin::Client, 0xFFFF);
+                let mut buf = bytes::BytesMut::new();
+                loop {
+                    while let Ok(Some(frame)) = codec.decode(&mut buf) {
+                        let reply = match frame.opcode() {
+                            Opcode::CMSG_PLAYER_LOGIN => Frame::from_message(
+                                Origin::Server,
+                                &SmsgLoginVerifyWorld::default(),
+                            ),
+                            Opcode(0x1234) => {
+                                Frame::new(Origin::Server, Opcode(0x1235), frame.body())
+                            }
+                            _ => continue,
+                        };
+                        if stream.write_all(reply.unwrap().as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    match stream.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Reads server frames until one of `opcode` arrives.
+async fn read_until(stream: &mut TcpStream, buf: &mut bytes::BytesMut, opcode: Opcode) -> Frame {
+    let mut codec = FrameCodec::server();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            while let Some(frame) = codec.decode(buf).unwrap() {
+                if frame.opcode() == opcode {
+                    return frame;
+                }
+            }
+            assert_ne!(stream.read_buf(buf).await.unwrap(), 0, "connection closed");
+        }
+    })
+    .await
+    .expect("frame in time")
+}
+
+struct Sidecar {
+    listen: SocketAddr,
+    metrics: SocketAddr,
+    _db: MariaDb,
+    stop: CancellationToken,
+}
+
+/// A sidecar with the charter resolver (no bus) and the admin endpoints.
+async fn sidecar() -> Sidecar {
+    let db = MariaDb::create("observability").await;
+    db.character(1, 1, "Owner", 1, None).await;
+    db.character(2, 2, "Signer", 1, None).await;
+    db.exec(
+        "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES (1, 500, 500, 'Watchers', 9)",
+        (),
+    )
+    .await;
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        upstream: worldserver().await.to_string(),
+        characters_db_url: db.url(),
+        sidecar_id: "obs-1".into(),
+        realm_id: 4,
+        ..Config::default()
+    };
+    let handle = admin::install_recorder(&config.sidecar_id, config.realm_id).unwrap();
+    let databases = Databases::from_config(&config).unwrap();
+    let stop = CancellationToken::new();
+    let metrics = admin::serve(
+        "127.0.0.1:0",
+        handle,
+        Readiness {
+            upstream: config.upstream.clone(),
+            characters: databases.characters.clone(),
+            auth: None,
+            bus: None,
+        },
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let store = Db::new(&config.characters_db_url).unwrap();
+    let handler = CharterHandler::new(store, None, config.charter_settings());
+    let server = Server::bind_with(config, databases, handler).await.unwrap();
+    let listen = server.local_addr().unwrap();
+    let cancelled = stop.clone();
+    tokio::spawn(server.run(async move { cancelled.cancelled().await }));
+    Sidecar {
+        listen,
+        metrics,
+        _db: db,
+        stop,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_with_traffic_and_a_signature() {
+    let sidecar = sidecar().await;
+    let (status, ready) = get(sidecar.metrics, "/health/ready").await;
+    assert_eq!((status, ready.as_str()), (200, "ready\n"));
+    assert_eq!(get(sidecar.metrics, "/health/live").await.0, 200);
+    let before = samples(&get(sidecar.metrics, "/metrics").await.1);
+
+    let mut gateway = TcpStream::connect(sidecar.listen).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let login = Frame::from_message(
+        Origin::Client,
+        &CmsgPlayerLogin {
+            guid: Guid::player(2),
+        },
+    )
+    .unwrap();
+    gateway.write_all(login.as_bytes()).await.unwrap();
+    read_until(&mut gateway, &mut buf, Opcode::SMSG_LOGIN_VERIFY_WORLD).await;
+    let mut other_bytes = login.len();
+    for i in 0..10u8 {
+        let frame = Frame::new(Origin::Client, Opcode(0x1234), &[i; 10]).unwrap();
+        other_bytes += frame.len();
+        gateway.write_all(frame.as_bytes()).await.unwrap();
+        read_until(&mut gateway, &mut buf, Opcode(0x1235)).await;
+    }
+    let sign = Frame::from_message(
+        Origin::Client,
+        &CmsgPetitionSign {
+            petition: Guid::item(500),
+            unk: 1,
+        },
+    )
+    .unwrap();
+    gateway.write_all(sign.as_bytes()).await.unwrap();
+    let result = read_until(&mut gateway, &mut buf, Opcode::SMSG_PETITION_SIGN_RESULTS).await;
+    let result = SmsgPetitionSignResults::decode(result.body()).unwrap();
+    assert_eq!(result.result, sign_result::OK);
+
+    let after = samples(&get(sidecar.metrics, "/metrics").await.1);
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        value(&after, name, labels) - value(&before, name, labels)
+    };
+    let c2s_other = [("direction", "c2s"), ("opcode", "other")];
+    assert_eq!(delta("tc9_sidecar_frames_total", &c2s_other), 11.0);
+    assert_eq!(
+        delta("tc9_sidecar_bytes_total", &c2s_other),
+        other_bytes as f64
+    );
+    let s2c_other = [("direction", "s2c"), ("opcode", "other")];
+    assert_eq!(delta("tc9_sidecar_frames_total", &s2c_other), 11.0);
+    let sign_frames = [("direction", "c2s"), ("opcode", "CMSG_PETITION_SIGN")];
+    assert_eq!(delta("tc9_sidecar_frames_total", &sign_frames), 1.0);
+    assert_eq!(
+        delta("tc9_sidecar_bytes_total", &sign_frames),
+        sign.len() as f64
+    );
+    assert_eq!(
+        delta(
+            "tc9_sidecar_decisions_total",
+            &[("opcode", "CMSG_PETITION_SIGN"), ("outcome", "answered")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "tc9_sidecar_charter_operations_total",
+            &[("kind", "sign"), ("result", "ok")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "tc9_sidecar_resolution_seconds_count",
+            &[("kind", "CMSG_PETITION_SIGN")]
+        ),
+        1.0
+    );
+    assert!(
+        delta(
+            "tc9_sidecar_resolution_seconds_sum",
+            &[("kind", "CMSG_PETITION_SIGN")]
+        ) > 0.0
+    );
+    assert_eq!(
+        delta("tc9_sidecar_db_query_seconds_count", &[("query", "sign")]),
+        1.0
+    );
+    assert_eq!(
+        delta("tc9_sidecar_db_errors_total", &[("query", "sign")]),
+        0.0
+    );
+    assert_eq!(delta("tc9_sidecar_sessions_total", &[]), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "tc9_sidecar_sessions_open",
+            &[("sidecar", "obs-1"), ("realm", "4")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "tc9_sidecar_failed_open_total",
+            &[("opcode", "CMSG_PETITION_SIGN")]
+        ),
+        0.0
+    );
+
+    drop(gateway);
+    sidecar.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_asks_only_for_exported_series() {
+    let sidecar = sidecar().await;
+    let exported = exported_names(&get(sidecar.metrics, "/metrics").await.1);
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../dashboards/tc9-sidecar.json")).unwrap();
+    let mut exprs = Vec::new();
+    fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("expr", serde_json::Value::String(e)) => out.push(e.clone()),
+                        _ => collect(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    collect(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 15, "{} expressions", exprs.len());
+    let mut used = BTreeSet::new();
+    for expr in &exprs {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("tc9_sidecar_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|b| exported.contains(*b)))
+                .map(str::to_owned)
+                .unwrap_or(name);
+            used.insert(base);
+        }
+    }
+    let missing: Vec<_> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "dashboard asks for series nobody exports: {missing:?}"
+    );
+    assert!(used.len() >= 15, "dashboard covers {} metrics", used.len());
+    let templating = dashboard["templating"]["list"].as_array().unwrap();
+    let names: Vec<_> = templating
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["datasource", "realm", "sidecar"]);
+    sidecar.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_accepts_and_prometheus_scrapes() {
+    let sidecar = sidecar().await;
+    let exposition = get(sidecar.metrics, "/metrics").await.1;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package prometheus)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let dir = std::env::temp_dir().join(support::unique_name("prometheus"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tc9-sidecar\n    static_configs:\n      - targets: ['{}']\n",
+            sidecar.metrics
+        ),
+    )
+    .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus is installed");
+    let query = "/api/v1/query?query=tc9_sidecar_sessions_total";
+    let mut answer = String::new();
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Ok(stream) = TcpStream::connect(port).await {
+            drop(stream);
+            let (status, body) = get(port, query).await;
+            if status == 200 && body.contains("\"sidecar\":\"obs-1\"") {
+                answer = body;
+                break;
+            }
+        }
+    }
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        answer.contains("\"realm\":\"4\""),
+        "Prometheus answered: {answer:?}"
+    );
+    sidecar.stop.cancel();
+}
