@@ -146,6 +146,7 @@ impl Bus {
             expiry,
         };
         bus.migrate().await?;
+        bus.forget_presence().await?;
         bus.heartbeat().await?;
         Ok(bus)
     }
@@ -220,6 +221,20 @@ impl Bus {
             Some(_) => {}
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops presence left by an earlier process with this sidecar's id: a sidecar
+    /// that starts has no players yet.
+    async fn forget_presence(&self) -> Result<(), BusError> {
+        let client = self.pool.get().await?;
+        let s = ident(&self.schema);
+        client
+            .execute(
+                &format!("DELETE FROM {s}.online WHERE sidecar_id = $1"),
+                &[&self.sidecar],
+            )
+            .await?;
         Ok(())
     }
 
@@ -359,8 +374,10 @@ impl Bus {
         .await
     }
 
-    /// Undelivered events addressed to this sidecar, oldest first.
-    pub async fn pending(&self, limit: i64) -> Result<Vec<Event>, BusError> {
+    /// Undelivered events addressed to this sidecar that can be applied now (for no
+    /// character, or for one of `characters`), oldest first.
+    pub async fn pending(&self, characters: &[u32], limit: i64) -> Result<Vec<Event>, BusError> {
+        let characters: Vec<i64> = characters.iter().map(|&c| i64::from(c)).collect();
         timed("pending", async move {
             let client = self.pool.get().await?;
             let s = ident(&self.schema);
@@ -369,9 +386,10 @@ impl Bus {
                     &format!(
                         "SELECT id, character_guid, kind, payload FROM {s}.outbox
                          WHERE target_sidecar = $1 AND delivered_at IS NULL
+                           AND (character_guid IS NULL OR character_guid = ANY($3))
                          ORDER BY id LIMIT $2"
                     ),
-                    &[&self.sidecar, &limit],
+                    &[&self.sidecar, &limit, &characters],
                 )
                 .await?;
             Ok(rows

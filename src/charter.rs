@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use tc9_codec::messages::guild::event as guild_event;
 use tc9_codec::messages::guild::{command, command_error};
 use tc9_codec::messages::petition::turn_in_result;
 use tc9_codec::messages::{
     CmsgGuildQuery, CmsgOfferPetition, CmsgPetitionQuery, CmsgPetitionShowSignatures,
     CmsgPetitionSign, CmsgTurnInPetition, MsgPetitionDeclineClient, MsgPetitionDeclineServer,
-    SmsgGuildCommandResult, SmsgPetitionShowSignatures, SmsgTurnInPetitionResults,
+    SmsgGuildCommandResult, SmsgGuildEvent, SmsgPetitionShowSignatures, SmsgTurnInPetitionResults,
 };
 use tc9_codec::wire::Guid;
 use tc9_codec::{DecodeError, Frame, FrameCodec, FrameError, Message, Opcode, Origin};
@@ -34,8 +35,13 @@ use crate::store::{Db, StoreError};
 
 /// Outbox event kind: server frames for one character.
 pub const EVENT_PACKETS: &str = "packets";
-/// Outbox event kind: a guild was created somewhere; drop cached guild answers.
-pub const EVENT_GUILD_CREATED: &str = "guild_created";
+/// Outbox event kind: a guild was created or changed somewhere; drop cached guild
+/// answers.
+pub const EVENT_GUILD_CHANGED: &str = "guild_changed";
+
+/// Least time between two `guild_changed` broadcasts of one sidecar (every online
+/// member of a guild sees the same guild event).
+const GUILD_BROADCAST_GAP: Duration = Duration::from_secs(1);
 
 /// Client opcodes the resolver intercepts.
 pub const CLIENT_OPCODES: &[Opcode] = &[
@@ -53,6 +59,7 @@ pub const SERVER_OPCODES: &[Opcode] = &[
     Opcode::SMSG_PETITION_SHOW_SIGNATURES,
     Opcode::SMSG_TURN_IN_PETITION_RESULTS,
     Opcode::SMSG_GUILD_COMMAND_RESULT,
+    Opcode::SMSG_GUILD_EVENT,
 ];
 
 /// How long a guild answer is served from the cache; guild events clear it sooner.
@@ -101,6 +108,15 @@ impl LocalSessions {
 
     fn get(&self, character: u32) -> Option<Arc<SessionInfo>> {
         self.lock().get(&character).and_then(Weak::upgrade)
+    }
+
+    /// The characters in the world here.
+    fn characters(&self) -> Vec<u32> {
+        self.lock()
+            .iter()
+            .filter(|(_, w)| w.strong_count() > 0)
+            .map(|(c, _)| *c)
+            .collect()
     }
 
     fn insert(&self, character: u32, session: &Arc<SessionInfo>) {
@@ -154,6 +170,8 @@ struct Inner {
     /// The charter each session last turned in.
     turn_ins: Mutex<HashMap<u64, u32>>,
     applied: Mutex<Applied>,
+    /// When this sidecar last broadcast a guild change.
+    last_guild_broadcast: Mutex<Option<Instant>>,
     /// Wakes the outbox consumer (a character just entered the world here).
     wake: Notify,
 }
@@ -204,6 +222,7 @@ impl CharterHandler {
                 guilds: Mutex::new(HashMap::new()),
                 turn_ins: Mutex::new(HashMap::new()),
                 applied: Mutex::new(Applied::default()),
+                last_guild_broadcast: Mutex::new(None),
                 wake: Notify::new(),
             }),
         }
@@ -480,21 +499,40 @@ impl Inner {
                 {
                     lock(&self.turn_ins).remove(&session.id);
                     info!(guild = %result.name, "guild created from a charter");
-                    self.publish_guild_created(&result.name).await?;
+                    self.publish_guild_changed(&result.name).await?;
                 }
             }
         }
         Ok(Decision::Forward)
     }
 
-    /// Tells every live sidecar (this one included) that a guild exists now.
-    async fn publish_guild_created(&self, name: &str) -> Result<(), Failure> {
+    /// Guild events that change a guild's name, ranks or emblem clear the guild
+    /// answers of every sidecar.
+    async fn watch_guild_event(&self, frame: &Frame) -> Result<Decision, Failure> {
+        let event = SmsgGuildEvent::decode(frame.body())?;
+        if guild_event::changes_guild_query(event.event) {
+            self.publish_guild_changed(&format!("event {}", event.event))
+                .await?;
+        }
+        Ok(Decision::Forward)
+    }
+
+    /// Tells every live sidecar (this one included) that a guild was created or
+    /// changed; at most once per [`GUILD_BROADCAST_GAP`].
+    async fn publish_guild_changed(&self, what: &str) -> Result<(), Failure> {
         lock(&self.guilds).clear();
         let Some(bus) = &self.bus else {
             return Ok(());
         };
+        {
+            let mut last = lock(&self.last_guild_broadcast);
+            if last.is_some_and(|at| at.elapsed() < GUILD_BROADCAST_GAP) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
         for sidecar in bus.live_sidecars().await? {
-            bus.publish(&sidecar, None, EVENT_GUILD_CREATED, name.as_bytes())
+            bus.publish(&sidecar, None, EVENT_GUILD_CHANGED, what.as_bytes())
                 .await?;
         }
         Ok(())
@@ -503,7 +541,7 @@ impl Inner {
     /// Applies one outbox event; false when it must wait (its character is not here).
     async fn apply(&self, event: &Event) -> Result<bool, Failure> {
         match event.kind.as_str() {
-            EVENT_GUILD_CREATED => {
+            EVENT_GUILD_CHANGED => {
                 lock(&self.guilds).clear();
                 Ok(true)
             }
@@ -533,14 +571,15 @@ impl Inner {
                 "gave up outbox events whose character never came online here"
             );
         }
-        for event in bus.pending(256).await? {
+        let here = self.local.characters();
+        for event in bus.pending(&here, 256).await? {
             let fresh = !lock(&self.applied).ids.contains(&event.id);
             if fresh && !self.apply(&event).await? {
                 continue;
             }
             if lock(&self.applied).first_time(event.id) {
-                let kind = if event.kind == EVENT_GUILD_CREATED {
-                    EVENT_GUILD_CREATED
+                let kind = if event.kind == EVENT_GUILD_CHANGED {
+                    EVENT_GUILD_CHANGED
                 } else {
                     EVENT_PACKETS
                 };
@@ -628,6 +667,7 @@ impl Handler for CharterHandler {
                 (Origin::Server, Opcode::SMSG_PETITION_SHOW_SIGNATURES) => {
                     inner.rewrite_show(frame).await
                 }
+                (Origin::Server, Opcode::SMSG_GUILD_EVENT) => inner.watch_guild_event(frame).await,
                 (Origin::Server, _) => inner.watch_turn_in(session, frame).await,
                 _ => Ok(Decision::Forward),
             }

@@ -244,7 +244,10 @@ pub fn describe_and_register() {
     }
     metrics::gauge!(OUTBOX_PENDING).set(0.0);
     metrics::gauge!(OUTBOX_LAG_SECONDS).set(0.0);
-    for kind in ["packets", "guild_created"] {
+    for kind in [
+        crate::charter::EVENT_PACKETS,
+        crate::charter::EVENT_GUILD_CHANGED,
+    ] {
         metrics::counter!(OUTBOX_DELIVERED_TOTAL, "kind" => kind).absolute(0);
     }
     for result in ["found", "missing"] {

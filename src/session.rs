@@ -440,10 +440,19 @@ impl<H: Handler> Reader<'_, H> {
 
     /// Handles one frame.
     async fn on_frame<R>(&self, frame: Frame, reader: &mut FramedRead<R, SessionDecoder>) -> Flow {
-        let opcode = frame.opcode();
-        if let Some(event) = self.observe(&frame) {
+        let event = self.observe(&frame);
+        let flow = self.dispatch(frame, reader).await;
+        // After the frame is queued: a character is announced only once its
+        // SMSG_LOGIN_VERIFY_WORLD is on its way to the client.
+        if let Some(event) = event {
             self.shared.handler.session_event(self.info, event).await;
         }
+        flow
+    }
+
+    /// Sends one frame where the handler decides.
+    async fn dispatch<R>(&self, frame: Frame, reader: &mut FramedRead<R, SessionDecoder>) -> Flow {
+        let opcode = frame.opcode();
         if self.origin == Origin::Client && opcode == Opcode::CMSG_AUTH_SESSION {
             if let Some(slot) = &self.switch {
                 return self.start_crypt(slot, frame, reader).await;

@@ -221,18 +221,22 @@ async fn bus_presence_outbox_and_wake_ups() {
         .await
         .expect("NOTIFY wakes the target")
         .expect("listener alive");
-    let pending = b.pending(10).await.unwrap();
+    assert!(
+        b.pending(&[], 10).await.unwrap().is_empty(),
+        "events wait for their character"
+    );
+    let pending = b.pending(&[42], 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].id, id);
     assert_eq!(pending[0].character, Some(42));
     assert_eq!(pending[0].payload, b"\x00\x02\x01\x02");
     assert!(
-        a.pending(10).await.unwrap().is_empty(),
+        a.pending(&[42], 10).await.unwrap().is_empty(),
         "addressed to B only"
     );
     assert!(b.mark_delivered(id).await.unwrap());
     assert!(!b.mark_delivered(id).await.unwrap(), "delivered once");
-    assert!(b.pending(10).await.unwrap().is_empty());
+    assert!(b.pending(&[42], 10).await.unwrap().is_empty());
 
     // Presence expires without heartbeats, and comes back with one.
     tokio::time::sleep(Duration::from_millis(3200)).await;

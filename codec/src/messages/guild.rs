@@ -83,6 +83,24 @@ pub mod event {
     pub const SIGNED_ON: u8 = 12;
     /// A member went offline.
     pub const SIGNED_OFF: u8 = 13;
+    /// The guild has a new leader.
+    pub const LEADER_CHANGED: u8 = 7;
+    /// The guild was disbanded.
+    pub const DISBANDED: u8 = 8;
+    /// The guild's tabard (emblem) changed.
+    pub const TABARD_CHANGED: u8 = 9;
+    /// A rank was renamed or its rights changed.
+    pub const RANK_UPDATED: u8 = 10;
+    /// A rank was deleted.
+    pub const RANK_DELETED: u8 = 11;
+
+    /// Whether the event changes what `SMSG_GUILD_QUERY_RESPONSE` shows.
+    pub fn changes_guild_query(event: u8) -> bool {
+        matches!(
+            event,
+            LEADER_CHANGED | DISBANDED | TABARD_CHANGED | RANK_UPDATED | RANK_DELETED
+        )
+    }
 
     /// Whether AzerothCore appends the member's guid to this event.
     pub fn has_guid(event: u8) -> bool {
