@@ -491,7 +491,7 @@ impl Bus {
                 .batch_execute(&format!("LISTEN {}", ident(&self.channel(&self.sidecar))))
                 .await?;
             Ok(Listener {
-                _client: client,
+                _client: Some(client),
                 woken,
             })
         })
@@ -499,13 +499,22 @@ impl Bus {
     }
 }
 
-/// A live `LISTEN` on this sidecar's channel; dropping it closes the connection.
+/// Wake-ups for this sidecar's outbox: a live `LISTEN` (dropping it closes the
+/// connection), or an in-process channel.
 pub struct Listener {
-    _client: tokio_postgres::Client,
+    _client: Option<tokio_postgres::Client>,
     woken: mpsc::Receiver<()>,
 }
 
 impl Listener {
+    /// Wake-ups sent on an in-process channel.
+    pub fn from_channel(woken: mpsc::Receiver<()>) -> Listener {
+        Listener {
+            _client: None,
+            woken,
+        }
+    }
+
     /// Waits for a notification; `None` once the connection is lost.
     pub async fn notified(&mut self) -> Option<()> {
         self.woken.recv().await

@@ -26,6 +26,7 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::backend::{CharterStore, Directory};
 use crate::bus::{Bus, BusError, Event};
 use crate::handler::{Decision, Handler, SessionEvent};
 use crate::metrics as m;
@@ -160,9 +161,9 @@ impl Applied {
     }
 }
 
-struct Inner {
-    store: Db,
-    bus: Option<Bus>,
+struct Inner<S, D> {
+    store: S,
+    bus: Option<D>,
     settings: CharterSettings,
     local: LocalSessions,
     /// Cached `SMSG_GUILD_QUERY_RESPONSE` frames by guild id, with when they were read.
@@ -177,9 +178,16 @@ struct Inner {
 }
 
 /// Resolves cross-worldserver charter work; see the module docs.
-#[derive(Clone)]
-pub struct CharterHandler {
-    inner: Arc<Inner>,
+pub struct CharterHandler<S = Db, D = Bus> {
+    inner: Arc<Inner<S, D>>,
+}
+
+impl<S, D> Clone for CharterHandler<S, D> {
+    fn clone(&self) -> Self {
+        CharterHandler {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -210,9 +218,9 @@ fn decode_frames(payload: &[u8]) -> Result<Vec<Frame>, FrameError> {
     Ok(frames)
 }
 
-impl CharterHandler {
+impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
     /// A resolver over the characters DB `store` and, for cross-sidecar work, `bus`.
-    pub fn new(store: Db, bus: Option<Bus>, settings: CharterSettings) -> Self {
+    pub fn new(store: S, bus: Option<D>, settings: CharterSettings) -> Self {
         CharterHandler {
             inner: Arc::new(Inner {
                 store,
@@ -252,7 +260,7 @@ impl CharterHandler {
     }
 }
 
-impl Inner {
+impl<S: CharterStore, D: Directory> Inner<S, D> {
     /// The character playing behind `session`.
     async fn player(&self, session: &SessionInfo) -> Result<Player, Failure> {
         let identity = session.identity();
@@ -563,7 +571,7 @@ impl Inner {
     }
 
     /// Delivers this sidecar's pending events.
-    async fn drain(&self, bus: &Bus) -> Result<(), Failure> {
+    async fn drain(&self, bus: &D) -> Result<(), Failure> {
         let expired = bus.expire(self.settings.event_ttl).await?;
         if expired > 0 {
             warn!(
@@ -596,7 +604,7 @@ impl Inner {
     }
 
     /// Listens for wake-ups and polls, delivering events, until `cancel`.
-    async fn consume(self: Arc<Self>, bus: Bus, cancel: CancellationToken) {
+    async fn consume(self: Arc<Self>, bus: D, cancel: CancellationToken) {
         let mut listener = None;
         loop {
             if listener.is_none() {
@@ -633,7 +641,7 @@ fn count_operation(kind: &'static str, result: &'static str) {
     metrics::counter!(m::CHARTER_OPERATIONS_TOTAL, "kind" => kind, "result" => result).increment(1);
 }
 
-impl Handler for CharterHandler {
+impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
     fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
         match origin {
             Origin::Client => CLIENT_OPCODES.contains(&opcode),

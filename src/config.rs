@@ -18,6 +18,17 @@ pub enum LinkMode {
     WotlkCrypt,
 }
 
+/// Where the charter resolver reads the realm from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// AzerothCore's MySQL databases and, with `bus_url`, PostgreSQL.
+    #[default]
+    Mysql,
+    /// In-process tables seeded from `world_file`, for a single-worldserver realm.
+    Memory,
+}
+
 /// Everything a sidecar needs to run.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -34,6 +45,10 @@ pub struct Config {
     pub realm_id: u32,
     /// Header mode of the links.
     pub link_mode: LinkMode,
+    /// Where the charter resolver reads the realm from.
+    pub backend: Backend,
+    /// With `backend = "memory"`: a TOML world file seeding the tables (see `memory`).
+    pub world_file: String,
     /// AzerothCore characters database (`mysql://user:pass@host:port/db`); empty for none.
     pub characters_db_url: String,
     /// AzerothCore auth database, for session keys in `wotlk-crypt` mode; empty for none.
@@ -77,6 +92,8 @@ impl Default for Config {
             sidecar_id: "sidecar-1".to_owned(),
             realm_id: 1,
             link_mode: LinkMode::Plain,
+            backend: Backend::Mysql,
+            world_file: String::new(),
             characters_db_url: String::new(),
             auth_db_url: String::new(),
             bus_url: String::new(),

@@ -14,11 +14,14 @@
 //! - [`inspect`]: human-readable packets for the CLI.
 
 pub mod admin;
+pub mod backend;
 pub mod bus;
 pub mod charter;
 pub mod config;
+pub mod demo;
 pub mod handler;
 pub mod inspect;
+pub mod memory;
 pub mod metrics;
 pub mod resolver;
 pub mod server;

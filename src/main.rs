@@ -8,9 +8,10 @@ use tc9_codec::Origin;
 use tc9_sidecar::admin;
 use tc9_sidecar::bus::Bus;
 use tc9_sidecar::charter::CharterHandler;
-use tc9_sidecar::config::{Config, LinkMode};
+use tc9_sidecar::config::{Backend, Config, LinkMode};
 use tc9_sidecar::handler::PassThrough;
 use tc9_sidecar::inspect;
+use tc9_sidecar::memory::{MemoryRealm, MemoryStore, World};
 use tc9_sidecar::server::{shutdown_signal, Databases, Server};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -43,6 +44,9 @@ enum Command {
     },
     /// List the opcode table: value, name, direction, group.
     Opcodes,
+    /// Two worldservers with a sidecar each, in one process and without a database:
+    /// a charter offered across worldservers and signed, every packet printed.
+    Demo,
 }
 
 /// Flags of `run`; each overrides the file and the `TC9_*` variables.
@@ -138,6 +142,22 @@ fn main() -> ExitCode {
             print!("{}", inspect::opcode_table());
             ExitCode::SUCCESS
         }
+        Command::Demo => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("error: cannot start the runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(tc9_sidecar::demo::run(&mut std::io::stdout())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: demo failed: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Decode { dir, hex } => {
             let origin = match dir {
                 Dir::C2s => Origin::Client,
@@ -223,6 +243,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         admin::serve(&config.metrics, handle, readiness, background.clone()).await?;
     }
     let result = match databases.characters.clone() {
+        _ if config.backend == Backend::Memory => {
+            let world = if config.world_file.is_empty() {
+                World::default()
+            } else {
+                World::from_file(std::path::Path::new(&config.world_file))
+                    .map_err(anyhow::Error::msg)?
+            };
+            let realm = MemoryRealm::new();
+            let handler = CharterHandler::new(
+                MemoryStore::from_world(&world),
+                Some(realm.join(&config.sidecar_id)),
+                config.charter_settings(),
+            );
+            handler.start_background(background.clone());
+            tracing::info!(
+                characters = world.character.len(),
+                petitions = world.petition.len(),
+                "in-memory realm: charters resolve on this worldserver"
+            );
+            Server::bind_with(config, databases, handler)
+                .await?
+                .run(shutdown_signal())
+                .await
+        }
         None => {
             Server::bind_with(config, databases, PassThrough)
                 .await?
