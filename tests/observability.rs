@@ -178,7 +178,7 @@ async fn sidecar() -> Sidecar {
     .await
     .unwrap();
     let store = Db::new(&config.characters_db_url).unwrap();
-    let handler = CharterHandler::new(store, None, config.charter_settings());
+    let handler: CharterHandler = CharterHandler::new(store, None, config.charter_settings());
     let server = Server::bind_with(config, databases, handler).await.unwrap();
     let listen = server.local_addr().unwrap();
     let cancelled = stop.clone();
