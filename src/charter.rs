@@ -208,7 +208,7 @@ fn encode_frames(frames: &[Frame]) -> Vec<u8> {
 }
 
 /// The frames of a `packets` event.
-fn decode_frames(payload: &[u8]) -> Result<Vec<Frame>, FrameError> {
+pub fn decode_frames(payload: &[u8]) -> Result<Vec<Frame>, FrameError> {
     let mut codec = FrameCodec::server();
     let mut buf = BytesMut::from(payload);
     let mut frames = Vec::new();

@@ -49,6 +49,8 @@ pub struct Config {
     pub backend: Backend,
     /// With `backend = "memory"`: a TOML world file seeding the tables (see `memory`).
     pub world_file: String,
+    /// A directory to write one capture file per session to; empty for none.
+    pub capture_dir: String,
     /// AzerothCore characters database (`mysql://user:pass@host:port/db`); empty for none.
     pub characters_db_url: String,
     /// AzerothCore auth database, for session keys in `wotlk-crypt` mode; empty for none.
@@ -94,6 +96,7 @@ impl Default for Config {
             link_mode: LinkMode::Plain,
             backend: Backend::Mysql,
             world_file: String::new(),
+            capture_dir: String::new(),
             characters_db_url: String::new(),
             auth_db_url: String::new(),
             bus_url: String::new(),

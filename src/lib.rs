@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod backend;
 pub mod bus;
+pub mod capture;
 pub mod charter;
 pub mod config;
 pub mod demo;
@@ -23,6 +24,7 @@ pub mod handler;
 pub mod inspect;
 pub mod memory;
 pub mod metrics;
+pub mod replay;
 pub mod resolver;
 pub mod server;
 pub mod session;

@@ -44,6 +44,18 @@ enum Command {
     },
     /// List the opcode table: value, name, direction, group.
     Opcodes,
+    /// Replay a capture through a sidecar (in-memory backends seeded from the world
+    /// file) and print, per frame, what it decided and what came out.
+    Replay {
+        /// The capture (`.tc9cap`).
+        file: PathBuf,
+        /// The world file; default: `NAME.world.toml` beside the capture, if any.
+        #[arg(long)]
+        world: Option<PathBuf>,
+        /// Compare with this transcript; exit 1 with a diff when they differ.
+        #[arg(long)]
+        expect: Option<PathBuf>,
+    },
     /// Two worldservers with a sidecar each, in one process and without a database:
     /// a charter offered across worldservers and signed, every packet printed.
     Demo,
@@ -82,6 +94,9 @@ struct RunArgs {
     /// PostgreSQL URL shared by the realm's sidecars.
     #[arg(long)]
     bus_url: Option<String>,
+    /// Write one capture file per session to this directory.
+    #[arg(long = "capture")]
+    capture_dir: Option<String>,
 }
 
 impl RunArgs {
@@ -96,6 +111,7 @@ impl RunArgs {
             ("characters_db_url", &self.characters_db_url),
             ("auth_db_url", &self.auth_db_url),
             ("bus_url", &self.bus_url),
+            ("capture_dir", &self.capture_dir),
         ];
         for (key, value) in strings {
             if let Some(value) = value {
@@ -142,6 +158,11 @@ fn main() -> ExitCode {
             print!("{}", inspect::opcode_table());
             ExitCode::SUCCESS
         }
+        Command::Replay {
+            file,
+            world,
+            expect,
+        } => replay(&file, world.as_deref(), expect.as_deref()),
         Command::Demo => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -287,4 +308,48 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     background.cancel();
     Ok(result?)
+}
+
+/// The `replay` command.
+fn replay(
+    file: &std::path::Path,
+    world: Option<&std::path::Path>,
+    expect: Option<&std::path::Path>,
+) -> ExitCode {
+    let run = || -> anyhow::Result<Result<String, String>> {
+        let capture = tc9_sidecar::capture::Capture::read(file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let beside = tc9_sidecar::replay::world_beside(file);
+        let world_path = world
+            .map(std::path::Path::to_path_buf)
+            .or_else(|| beside.exists().then_some(beside));
+        let world = match world_path {
+            Some(path) => World::from_file(&path).map_err(anyhow::Error::msg)?,
+            None => World::default(),
+        };
+        let transcript = tokio::runtime::Runtime::new()?
+            .block_on(tc9_sidecar::replay::replay(&capture, &world))?;
+        Ok(match expect {
+            None => Ok(transcript),
+            Some(path) => {
+                let expected = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                tc9_sidecar::replay::compare(&expected, &transcript).map(|()| transcript)
+            }
+        })
+    };
+    match run() {
+        Ok(Ok(transcript)) => {
+            print!("{transcript}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(diff)) => {
+            eprintln!("error: the transcript differs from the expected one\n{diff}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

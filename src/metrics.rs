@@ -53,6 +53,9 @@ pub const UPSTREAM_CONNECT_FAILURES_TOTAL: &str = "tc9_sidecar_upstream_connect_
 /// Turn-ins the worldserver refused while the database held enough signatures.
 pub const STALE_TURN_INS_TOTAL: &str = "tc9_sidecar_stale_turn_ins_total";
 
+/// Capture records dropped because the capture writer fell behind.
+pub const CAPTURE_DROPPED_TOTAL: &str = "tc9_sidecar_capture_dropped_total";
+
 /// The decision outcomes.
 pub const OUTCOMES: [&str; 5] = [
     "forwarded",
@@ -215,7 +218,13 @@ pub fn describe_and_register() {
         "Turn-ins the worldserver refused while the database held enough signatures."
     );
 
+    describe_counter!(
+        CAPTURE_DROPPED_TOTAL,
+        "Capture records dropped because the capture writer fell behind."
+    );
+
     metrics::gauge!(SESSIONS_OPEN).set(0.0);
+    metrics::counter!(CAPTURE_DROPPED_TOTAL).absolute(0);
     metrics::counter!(SESSIONS_TOTAL).absolute(0);
     for direction in ["c2s", "s2c"] {
         metrics::counter!(MALFORMED_FRAMES_TOTAL, "direction" => direction).absolute(0);

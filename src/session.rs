@@ -33,6 +33,7 @@ use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::capture::Recorder;
 use crate::config::LinkMode;
 use crate::handler::{Decision, Handler, SessionEvent};
 use crate::metrics as m;
@@ -323,8 +324,18 @@ async fn proxy<H: Handler>(
         READ_BUFFER,
     );
 
+    let recorder = (!shared.config.capture_dir.is_empty()).then(|| {
+        Recorder::start(
+            std::path::Path::new(&shared.config.capture_dir),
+            &shared.config.sidecar_id,
+            id,
+            &peer.to_string(),
+            if crypt { "wotlk-crypt" } else { "plain" },
+        )
+    });
     let client_side = Reader {
         shared: &shared,
+        recorder: recorder.clone(),
         info: &info,
         origin: Origin::Client,
         onward: to_upstream.clone(),
@@ -334,6 +345,7 @@ async fn proxy<H: Handler>(
     };
     let server_side = Reader {
         shared: &shared,
+        recorder,
         info: &info,
         origin: Origin::Server,
         onward: to_gateway,
@@ -369,6 +381,8 @@ async fn proxy<H: Handler>(
 /// One direction's reader and where its frames go.
 struct Reader<'a, H: Handler> {
     shared: &'a Shared<H>,
+    /// Where frames are captured, when capturing.
+    recorder: Option<Recorder>,
     info: &'a Arc<SessionInfo>,
     origin: Origin,
     /// Toward the other peer.
@@ -395,6 +409,9 @@ impl<H: Handler> Reader<'_, H> {
                 None => break ReadEnd::Eof,
                 Some(Ok(Inbound::Frame(frame))) => {
                     counters.count(frame.opcode(), frame.len());
+                    if let Some(recorder) = &self.recorder {
+                        recorder.record(self.origin, &frame);
+                    }
                     match self.on_frame(frame, &mut reader).await {
                         Flow::Continue => {}
                         Flow::Opaque => break self.copy_opaque(reader).await,

@@ -1,0 +1,269 @@
+//! `tc9-sidecar replay`: a capture played through a real sidecar, with a transcript of
+//! what the sidecar decided and what came out of it, frame by frame.
+//!
+//! The sidecar runs in-process with the charter resolver over in-memory backends
+//! seeded from a world file (characters, petitions, guilds, and who plays behind which
+//! other sidecar). The replay plays both peers: it sends each captured client frame as
+//! the gateway and each captured server frame as the worldserver, and after each one
+//! waits for a fence frame to come through, so everything the sidecar produced for that
+//! frame has arrived. The transcript has no times or ports: the same capture and world
+//! give the same transcript.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::BytesMut;
+use tc9_codec::wire::HexBytes;
+use tc9_codec::{decode_frame, Frame, FrameCodec, Opcode, Origin};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use crate::capture::Capture;
+use crate::charter::{decode_frames, CharterHandler, EVENT_PACKETS};
+use crate::config::Config;
+use crate::handler::{Decision, Handler, SessionEvent};
+use crate::memory::{MemoryRealm, MemoryStore, World};
+use crate::server::{Databases, Server};
+use crate::session::SessionInfo;
+
+/// The client frame that marks the end of a replay step (never intercepted).
+const CLIENT_FENCE: Opcode = Opcode(0xFFFF_FFFF);
+/// The server frame the worldserver answers a client fence with.
+const SERVER_FENCE: Opcode = Opcode(0xFFFF);
+/// How long one step may take.
+const STEP: Duration = Duration::from_secs(5);
+/// The replaying sidecar's id.
+pub const SIDECAR_ID: &str = "replay";
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A handler that records each decision of the handler it wraps.
+struct Recording<H> {
+    inner: H,
+    decisions: Arc<Mutex<Vec<&'static str>>>,
+}
+
+impl<H: Handler> Handler for Recording<H> {
+    fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
+        self.inner.intercepts(origin, opcode)
+    }
+
+    async fn handle(&self, session: &SessionInfo, frame: &Frame) -> Decision {
+        let decision = self.inner.handle(session, frame).await;
+        lock(&self.decisions).push(decision.outcome());
+        decision
+    }
+
+    async fn session_event(&self, session: &Arc<SessionInfo>, event: SessionEvent) {
+        self.inner.session_event(session, event).await;
+    }
+}
+
+/// One frame on one line: opcode, then `field=value` pairs.
+pub fn describe(frame: &Frame) -> String {
+    let mut line = format!("{}", frame.opcode());
+    match decode_frame(frame) {
+        Some(Ok(decoded)) => {
+            for (field, value) in decoded.fields().0 {
+                let _ = write!(line, " {field}={value}");
+            }
+        }
+        Some(Err(e)) => {
+            let _ = write!(line, " MALFORMED({e}) body={}", HexBytes(frame.body()));
+        }
+        None => {
+            let body = frame.body();
+            let shown = &body[..body.len().min(32)];
+            let _ = write!(line, " len={} body={}", body.len(), HexBytes(shown));
+            if body.len() > 32 {
+                line.push('…');
+            }
+        }
+    }
+    line
+}
+
+/// Reads frames from `stream` until one of `fence`, returning those before it.
+async fn read_until_fence(
+    stream: &mut TcpStream,
+    codec: &mut FrameCodec,
+    buf: &mut BytesMut,
+    fence: Opcode,
+    who: &str,
+) -> anyhow::Result<Vec<Frame>> {
+    let mut frames = Vec::new();
+    tokio::time::timeout(STEP, async {
+        loop {
+            while let Some(frame) = codec.decode(buf)? {
+                if frame.opcode() == fence {
+                    return anyhow::Ok(());
+                }
+                frames.push(frame);
+            }
+            if stream.read_buf(buf).await? == 0 {
+                bail!("the sidecar closed the {who} connection");
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("the {who} waited too long for the step to finish"))??;
+    Ok(frames)
+}
+
+/// Replays `capture` against the world `world` and returns the transcript.
+pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> {
+    let store = MemoryStore::from_world(world);
+    let realm = MemoryRealm::new();
+    realm.load(world);
+    let worldserver = TcpListener::bind("127.0.0.1:0").await?;
+    let config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        upstream: worldserver.local_addr()?.to_string(),
+        sidecar_id: SIDECAR_ID.to_owned(),
+        max_client_frame: 0xFFFF,
+        bus_poll_ms: 50,
+        ..Config::default()
+    };
+    let decisions = Arc::new(Mutex::new(Vec::new()));
+    let charter = CharterHandler::new(
+        store,
+        Some(realm.join(SIDECAR_ID)),
+        config.charter_settings(),
+    );
+    let stop = CancellationToken::new();
+    charter.start_background(stop.clone());
+    let probe = charter.clone();
+    let handler = Recording {
+        inner: charter,
+        decisions: Arc::clone(&decisions),
+    };
+    let server = Server::bind_with(config, Databases::default(), handler).await?;
+    let sidecar = server.local_addr()?;
+    let stopped = stop.clone();
+    tokio::spawn(server.run(async move { stopped.cancelled().await }));
+
+    let result = async {
+        let mut gateway = TcpStream::connect(sidecar).await?;
+        let (mut world_end, _) = tokio::time::timeout(STEP, worldserver.accept())
+            .await
+            .context("the sidecar did not connect to the worldserver")??;
+        let client_fence = Frame::new(Origin::Client, CLIENT_FENCE, &[])?;
+        let server_fence = Frame::new(Origin::Server, SERVER_FENCE, &[])?;
+        let (mut gateway_codec, mut gateway_buf) = (FrameCodec::server(), BytesMut::new());
+        let (mut world_codec, mut world_buf) =
+            (FrameCodec::new(Origin::Client, 0xFFFF), BytesMut::new());
+        let mut transcript = String::new();
+        let mut seen_events = 0;
+        for (n, record) in capture.records.iter().enumerate() {
+            let frame = &record.frame;
+            let (arrow, to_world, to_gateway) = match record.origin {
+                Origin::Client => {
+                    let mut bytes = frame.as_bytes().to_vec();
+                    bytes.extend_from_slice(client_fence.as_bytes());
+                    gateway.write_all(&bytes).await?;
+                    let to_world = read_until_fence(
+                        &mut world_end,
+                        &mut world_codec,
+                        &mut world_buf,
+                        CLIENT_FENCE,
+                        "worldserver",
+                    )
+                    .await?;
+                    world_end.write_all(server_fence.as_bytes()).await?;
+                    let to_gateway = read_until_fence(
+                        &mut gateway,
+                        &mut gateway_codec,
+                        &mut gateway_buf,
+                        SERVER_FENCE,
+                        "gateway",
+                    )
+                    .await?;
+                    ("c2s", to_world, to_gateway)
+                }
+                Origin::Server => {
+                    let mut bytes = frame.as_bytes().to_vec();
+                    bytes.extend_from_slice(server_fence.as_bytes());
+                    world_end.write_all(&bytes).await?;
+                    let to_gateway = read_until_fence(
+                        &mut gateway,
+                        &mut gateway_codec,
+                        &mut gateway_buf,
+                        SERVER_FENCE,
+                        "gateway",
+                    )
+                    .await?;
+                    ("s2c", Vec::new(), to_gateway)
+                }
+            };
+            let decision = if probe.intercepts(record.origin, frame.opcode()) {
+                lock(&decisions)
+                    .drain(..)
+                    .next_back()
+                    .unwrap_or("undecided")
+            } else {
+                "passed through"
+            };
+            let _ = writeln!(
+                transcript,
+                "#{} {arrow} {} -> {decision}",
+                n + 1,
+                frame.opcode()
+            );
+            for f in &to_world {
+                let _ = writeln!(transcript, "    worldserver <- {}", describe(f));
+            }
+            for f in &to_gateway {
+                let _ = writeln!(transcript, "    gateway <- {}", describe(f));
+            }
+            let events = realm.events();
+            for (target, event, _) in events.iter().skip(seen_events) {
+                let whom = event
+                    .character
+                    .map_or(String::new(), |c| format!(" for character {c}"));
+                if event.kind == EVENT_PACKETS {
+                    for f in decode_frames(&event.payload)? {
+                        let _ =
+                            writeln!(transcript, "    bus -> {target}{whom} <- {}", describe(&f));
+                    }
+                } else {
+                    let _ = writeln!(
+                        transcript,
+                        "    bus -> {target}{whom}: {} {}",
+                        event.kind,
+                        String::from_utf8_lossy(&event.payload)
+                    );
+                }
+            }
+            seen_events = events.len();
+        }
+        anyhow::Ok(transcript)
+    }
+    .await;
+    stop.cancel();
+    result
+}
+
+/// The world file beside a capture: `NAME.world.toml` for `NAME.tc9cap`.
+pub fn world_beside(capture: &Path) -> std::path::PathBuf {
+    capture.with_extension("world.toml")
+}
+
+/// Compares a transcript with the expected one; `Err` holds a unified diff.
+pub fn compare(expected: &str, actual: &str) -> Result<(), String> {
+    if expected == actual {
+        return Ok(());
+    }
+    let diff = similar::TextDiff::from_lines(expected, actual);
+    Err(diff
+        .unified_diff()
+        .context_radius(2)
+        .header("expected", "actual")
+        .to_string())
+}
