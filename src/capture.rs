@@ -69,9 +69,13 @@ pub enum CaptureError {
     Format(String),
 }
 
-/// Encodes the file header.
+/// Encodes the file header. Line breaks inside values become spaces, so every
+/// `key=value` stays on its line.
 pub fn header(meta: &[(&str, String)]) -> Vec<u8> {
-    let text: String = meta.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let text: String = meta
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", v.replace(['\n', '\r'], " ")))
+        .collect();
     let mut out = Vec::with_capacity(12 + text.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());

@@ -417,6 +417,9 @@ impl<S: CharterStore, D: Directory> Inner<S, D> {
         let Some(petition) = self.store.petition(decline.petition.low()).await? else {
             return Ok(Decision::Forward);
         };
+        if !petition.is_guild_charter() {
+            return Ok(Decision::Forward);
+        }
         let decliner = session
             .identity()
             .character_guid

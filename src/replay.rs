@@ -119,6 +119,16 @@ async fn read_until_fence(
 
 /// Replays `capture` against the world `world` and returns the transcript.
 pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> {
+    if let Some(r) = capture
+        .records
+        .iter()
+        .find(|r| matches!(r.frame.opcode(), CLIENT_FENCE | SERVER_FENCE))
+    {
+        bail!(
+            "the capture holds a frame of opcode {}, which replay uses to mark its steps",
+            r.frame.opcode()
+        );
+    }
     let store = MemoryStore::from_world(world);
     let realm = MemoryRealm::new();
     realm.load(world);
