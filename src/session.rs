@@ -140,6 +140,8 @@ enum Inbound {
     Frame(Frame),
     /// The session went opaque: copy the rest as bytes.
     Opaque,
+    /// The peer closed in the middle of a frame: these bytes are all that is left.
+    Tail(Bytes),
 }
 
 /// The frame codec plus the crypt-mode switch of the worldserver side.
@@ -191,6 +193,14 @@ impl Decoder for SessionDecoder {
             }
         }
         Ok(frame.map(Inbound::Frame))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
+        match self.decode(src)? {
+            Some(inbound) => Ok(Some(inbound)),
+            None if src.is_empty() => Ok(None),
+            None => Ok(Some(Inbound::Tail(src.split().freeze()))),
+        }
     }
 }
 
@@ -419,6 +429,18 @@ impl<H: Handler> Reader<'_, H> {
                     }
                 }
                 Some(Ok(Inbound::Opaque)) => break self.copy_opaque(reader).await,
+                Some(Ok(Inbound::Tail(bytes))) => {
+                    // A partial frame before the peer closed: forward what came, in
+                    // plain mode (an encrypted header was decrypted in place).
+                    if reader.decoder().codec.is_encrypted() {
+                        break ReadEnd::Broken;
+                    }
+                    metrics::counter!(m::MALFORMED_FRAMES_TOTAL, "direction" => direction(self.origin))
+                        .increment(1);
+                    if !self.send(&self.onward, Outbound::Raw(bytes)).await {
+                        break ReadEnd::Cancelled;
+                    }
+                }
                 Some(Err(FrameError::Io(e))) => {
                     debug!(side = %self.origin, error = %e, "read failed");
                     break ReadEnd::Broken;

@@ -998,3 +998,28 @@ fn check_config_names_bad_key_and_line() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
 }
+
+/// A peer that closes in the middle of a frame: the bytes it did send still reach the
+/// other side, then the close (found by the session fuzz target).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_frame_before_close_is_forwarded() {
+    let (ws, ws_addr) = worldserver().await;
+    let sidecar = Sidecar::start(config_for(ws_addr), PassThrough).await;
+    for tail in [
+        &[0xF4][..],
+        &[0x00, 0x20, 0xC0, 0x01, 0x00, 0x00, 1, 2, 3][..],
+    ] {
+        let (mut gw, mut up) = open(&sidecar, &ws).await;
+        let whole = client(Opcode::CMSG_GUILD_INFO, b"whole");
+        gw.write_all(&[whole.as_bytes().as_ref(), tail].concat())
+            .await
+            .unwrap();
+        gw.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), up.read_to_end(&mut got))
+            .await
+            .expect("the worldserver sees the close")
+            .unwrap();
+        assert_eq!(got, [whole.as_bytes().as_ref(), tail].concat());
+    }
+}
