@@ -345,7 +345,11 @@ impl<S: CharterStore, D: Directory> Inner<S, D> {
         }
     }
 
-    async fn sign(&self, session: &SessionInfo, frame: &Frame) -> Result<Decision, Failure> {
+    async fn sign(
+        self: &Arc<Self>,
+        session: &SessionInfo,
+        frame: &Frame,
+    ) -> Result<Decision, Failure> {
         let sign = CmsgPetitionSign::decode(frame.body())?;
         let Some(petition) = self.store.petition(sign.petition.low()).await? else {
             return Ok(Decision::Forward);
@@ -375,9 +379,16 @@ impl<S: CharterStore, D: Directory> Inner<S, D> {
             return Ok(Decision::Drop);
         };
         let frame = server_frame(&result)?;
-        if let Err(e) = self.deliver(petition.owner_guid, vec![frame.clone()]).await {
-            warn!(petition = petition.petition_guid, error = %e, "could not tell the charter owner");
-        }
+        // The signature is committed: the signer is answered whatever happens next,
+        // and the owner is told off the resolution's clock.
+        let inner = Arc::clone(self);
+        let owner = petition.owner_guid;
+        let told = frame.clone();
+        tokio::spawn(async move {
+            if let Err(e) = inner.deliver(owner, vec![told]).await {
+                warn!(petition = petition.petition_guid, error = %e, "could not tell the charter owner");
+            }
+        });
         Ok(Decision::Answer(vec![frame]))
     }
 

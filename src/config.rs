@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How headers travel between the gateway, the sidecar and the worldserver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LinkMode {
     /// ToCloud9 cluster mode: headers are never encrypted.
@@ -19,7 +19,7 @@ pub enum LinkMode {
 }
 
 /// Where the charter resolver reads the realm from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// AzerothCore's MySQL databases and, with `bus_url`, PostgreSQL.
@@ -30,7 +30,7 @@ pub enum Backend {
 }
 
 /// Everything a sidecar needs to run.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the gateway connects.
@@ -191,16 +191,23 @@ impl Config {
             }
             None => (toml::Table::new(), "defaults".to_owned()),
         };
+        // Only variables that name a key: the environment holds other TC9_* settings
+        // (test knobs and the like) that are not the sidecar's.
+        let known = toml::Table::try_from(Config::default()).unwrap_or_default();
         for (name, value) in env {
-            if let Some(key) = name.strip_prefix("TC9_") {
-                // A TOML scalar (number, boolean, quoted string) as written; else a string.
-                let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                    .ok()
-                    .and_then(|mut t| t.remove("v"))
-                    .filter(|v| !v.is_table())
-                    .unwrap_or(toml::Value::String(value));
-                table.insert(key.to_ascii_lowercase(), value);
+            let Some(key) = name.strip_prefix("TC9_").map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if !known.contains_key(&key) {
+                continue;
             }
+            // A TOML scalar (number, boolean, quoted string) as written; else a string.
+            let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .filter(|v| !v.is_table())
+                .unwrap_or(toml::Value::String(value));
+            table.insert(key, value);
         }
         table.extend(overrides);
         // Re-read as text so an error quotes the offending `key = value`.
@@ -388,6 +395,7 @@ mod tests {
             ("TC9_SESSION_QUEUE".to_owned(), "7".to_owned()),
             ("TC9_LISTEN".to_owned(), "127.0.0.1:1234".to_owned()),
             ("HOME".to_owned(), "/root".to_owned()),
+            ("TC9_FUZZ_CASES".to_owned(), "5".to_owned()),
         ];
         let mut flags = toml::Table::new();
         flags.insert("upstream".into(), "127.0.0.1:9".into());

@@ -44,6 +44,8 @@ use crate::store::Character;
 const READ_BUFFER: usize = 2 * 1024;
 /// Bytes a writer gathers from its queue before writing them out.
 const WRITE_BATCH: usize = 64 * 1024;
+/// Buffers grown past this by large frames are released once drained.
+const SHRINK_ABOVE: usize = 16 * 1024;
 
 /// Who is playing behind a session, as far as the sidecar has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -418,6 +420,7 @@ impl<H: Handler> Reader<'_, H> {
             match next {
                 None => break ReadEnd::Eof,
                 Some(Ok(Inbound::Frame(frame))) => {
+                    shrink_read_buffer(&mut reader);
                     counters.count(frame.opcode(), frame.len());
                     if let Some(recorder) = &self.recorder {
                         recorder.record(self.origin, &frame);
@@ -676,6 +679,16 @@ impl<H: Handler> Reader<'_, H> {
     }
 }
 
+/// Releases a read buffer that large frames grew, keeping the bytes it holds.
+fn shrink_read_buffer<R>(reader: &mut FramedRead<R, SessionDecoder>) {
+    let buffer = reader.read_buffer_mut();
+    if buffer.capacity() > SHRINK_ABOVE && buffer.len() <= READ_BUFFER {
+        let mut smaller = BytesMut::with_capacity(READ_BUFFER);
+        smaller.extend_from_slice(buffer);
+        *buffer = smaller;
+    }
+}
+
 /// The metrics label of a direction.
 fn direction(origin: Origin) -> &'static str {
     m::direction_label(origin == Origin::Client)
@@ -732,7 +745,8 @@ async fn write_side<W>(
                 return;
             }
             buf.clear();
-            if buf.capacity() > 4 * WRITE_BATCH {
+            // Give back what a burst of large frames grew, so idle sessions stay small.
+            if buf.capacity() > SHRINK_ABOVE {
                 buf = BytesMut::new();
             }
         }

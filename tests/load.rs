@@ -1,0 +1,772 @@
+//! Load: 2,000 concurrent sessions through one sidecar, each with a steady packet mix
+//! both ways, some of them with charter operations, for a bounded time.
+//!
+//! The sidecar runs the charter resolver over in-process tables (`MemoryStore`,
+//! `MemoryBus`), so signs and charter queries are resolved without databases. A
+//! scripted worldserver echoes every data frame back as a server frame (bodies of
+//! 4 KiB and more use the 5-byte large header) and answers logins; the gateways
+//! check that every byte comes back intact and in order, and that every charter
+//! operation is answered as the rules say.
+//!
+//! `TC9_LOAD_SECS` sets how long the steady phase lasts (default 10 s); the figures
+//! (packets/s, MB/s, latency, RSS) are printed at the end. The process holds about
+//! 8,000 descriptors (four per session): the test checks the open-files limit in
+//! `/proc/self/limits` and names the `ulimit -n` it needs when it is too low.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
+use tc9_codec::messages::{
+    CmsgPetitionQuery, CmsgPetitionSign, CmsgPlayerLogin, SmsgLoginVerifyWorld,
+    SmsgPetitionQueryResponse, SmsgPetitionSignResults,
+};
+use tc9_codec::wire::Guid;
+use tc9_codec::{Frame, Message, Opcode, Origin};
+use tc9_sidecar::charter::CharterHandler;
+use tc9_sidecar::config::Config;
+use tc9_sidecar::memory::{MemoryRealm, MemoryStore, SeedCharacter, SeedPetition, World as Seed};
+use tc9_sidecar::server::{Databases, Server};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, Barrier, Semaphore};
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+/// Concurrent sessions.
+const SESSIONS: usize = 2000;
+/// Every this many sessions, one also does charter operations.
+const CHARTER_EVERY: usize = 10;
+/// Signers per charter (a guild charter takes 9; fewer keeps re-signs answered).
+const SIGNERS_PER_CHARTER: usize = 8;
+/// Frames a session may have in flight before it waits for their echoes.
+const WINDOW: usize = 4;
+/// Mean pause between two sends of one session.
+const MEAN_GAP: Duration = Duration::from_millis(400);
+/// Sessions opened at once while ramping up.
+const RAMP_BATCH: usize = 100;
+/// How long any single step may take.
+const STEP: Duration = Duration::from_secs(20);
+/// The steady phase when `TC9_LOAD_SECS` is not set.
+const DEFAULT_SECS: u64 = 10;
+/// Largest RSS growth accepted over the run.
+const RSS_GROWTH_LIMIT_KIB: u64 = 512 << 10;
+/// Guid of session `i`'s character.
+const CHARACTER_BASE: u32 = 10_000;
+/// Low guid of charter `k`'s item (owned by character `k + 1`, never online).
+const CHARTER_BASE: u32 = 100_000;
+/// The data opcodes: echoed by the worldserver, never intercepted by the sidecar.
+const DATA_UP: Opcode = Opcode::CMSG_GUILD_ROSTER;
+const DATA_DOWN: Opcode = Opcode::SMSG_GUILD_ROSTER;
+
+/// A small seeded xorshift64* generator.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        XorShift(seed.max(1))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let word = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+}
+
+/// A session's read side: a small fixed buffer, and one allocation per frame, so
+/// that the test's own sockets keep no large buffers and the RSS figures show the
+/// sidecar.
+type Reader = BufReader<OwnedReadHalf>;
+
+/// Read buffer of the test's own sockets.
+const READ_BUFFER: usize = 4096;
+
+/// Reads one frame with `origin`'s header; `None` on a clean EOF between frames.
+async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    origin: Origin,
+) -> std::io::Result<Option<Frame>> {
+    let mut first = [0u8; 1];
+    if r.read(&mut first).await? == 0 {
+        return Ok(None);
+    }
+    let size_len = if origin == Origin::Server && first[0] & 0x80 != 0 {
+        3
+    } else {
+        2
+    };
+    let mut bytes = vec![first[0]; size_len];
+    r.read_exact(&mut bytes[1..]).await?;
+    let size = match size_len {
+        3 => {
+            usize::from(bytes[0] & 0x7F) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2])
+        }
+        _ => usize::from(bytes[0]) << 8 | usize::from(bytes[1]),
+    };
+    bytes.resize(size_len + size, 0);
+    r.read_exact(&mut bytes[size_len..]).await?;
+    Frame::parse(origin, &bytes)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// `(soft, hard)` limit on open files of this process, from `/proc/self/limits`.
+fn open_files_limit() -> Option<(u64, u64)> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut numbers = line.split_whitespace().filter_map(|w| {
+        w.parse::<u64>()
+            .ok()
+            .or((w == "unlimited").then_some(u64::MAX))
+    });
+    Some((numbers.next()?, numbers.next()?))
+}
+
+/// A field of `/proc/self/status`, in KiB.
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn load_secs() -> u64 {
+    std::env::var("TC9_LOAD_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(DEFAULT_SECS)
+}
+
+/// Totals over every session.
+#[derive(Default)]
+struct Totals {
+    frames_up: AtomicU64,
+    bytes_up: AtomicU64,
+    frames_down: AtomicU64,
+    bytes_down: AtomicU64,
+    signs: AtomicU64,
+    /// Sessions that signed at least once.
+    signers: AtomicU64,
+    queries: AtomicU64,
+    /// Longest echo round trip, in microseconds.
+    slowest_us: AtomicU64,
+    /// Echo round trips by power of two of microseconds.
+    latency: [AtomicU64; 32],
+    /// Frames of intercepted opcodes the worldserver received (must stay 0).
+    leaked_to_world: AtomicU64,
+}
+
+impl Totals {
+    fn record_latency(&self, took: Duration) {
+        let us = took.as_micros().max(1) as u64;
+        self.slowest_us.fetch_max(us, Ordering::Relaxed);
+        let bucket = (63 - us.leading_zeros() as usize).min(31);
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The upper bound, in milliseconds, under which `share` of the echoes came back.
+    fn latency_ms(&self, share: f64) -> f64 {
+        let counts: Vec<u64> = self
+            .latency
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        let mut seen = 0;
+        for (bucket, count) in counts.iter().enumerate() {
+            seen += count;
+            if seen as f64 >= share * total as f64 {
+                return (1u64 << (bucket + 1)) as f64 / 1000.0;
+            }
+        }
+        f64::NAN
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The echoing worldserver
+// ---------------------------------------------------------------------------------
+
+async fn echo_world(listener: TcpListener, totals: Arc<Totals>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let totals = Arc::clone(&totals);
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let (read, mut write) = stream.into_split();
+            let mut read = BufReader::with_capacity(READ_BUFFER, read);
+            while let Ok(Some(frame)) = read_frame(&mut read, Origin::Client).await {
+                let reply = match frame.opcode() {
+                    DATA_UP => Frame::new(Origin::Server, DATA_DOWN, frame.body()).ok(),
+                    Opcode::CMSG_PLAYER_LOGIN => Frame::from_message(
+                        Origin::Server,
+                        &SmsgLoginVerifyWorld {
+                            map: 571,
+                            x: 5804.0,
+                            y: 624.0,
+                            z: 647.0,
+                            orientation: 1.5,
+                        },
+                    )
+                    .ok(),
+                    _ => {
+                        totals.leaked_to_world.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                };
+                if let Some(reply) = reply {
+                    if write.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = write.shutdown().await;
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// One gateway session
+// ---------------------------------------------------------------------------------
+
+/// What a session expects back, in order, for the frames it sent.
+enum Expected {
+    /// The echo of a data frame: its server frame and when it was sent.
+    Echo(Frame, Instant),
+    /// A sign answer with this result.
+    Sign(u32),
+    /// A charter query answer.
+    Query,
+}
+
+/// What a session still expects: echoes in order, answers in order.
+#[derive(Default)]
+struct Expectations {
+    echoes: VecDeque<Expected>,
+    answers: VecDeque<Expected>,
+}
+
+impl Expectations {
+    fn push(&mut self, want: Expected) {
+        match want {
+            Expected::Echo(..) => self.echoes.push_back(want),
+            _ => self.answers.push_back(want),
+        }
+    }
+
+    /// The expectation `frame` must meet: the next echo for a data frame, else the
+    /// next answer.
+    fn next_for(&mut self, frame: &Frame) -> Option<Expected> {
+        if frame.opcode() == DATA_DOWN {
+            self.echoes.pop_front()
+        } else {
+            self.answers.pop_front()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.echoes.len() + self.answers.len()
+    }
+}
+
+struct Session {
+    index: usize,
+    guid: u32,
+    /// The charter this session signs and queries, if it does charter work.
+    charter: Option<u32>,
+}
+
+impl Session {
+    fn new(index: usize) -> Self {
+        let charter = (index % CHARTER_EVERY == 0)
+            .then(|| CHARTER_BASE + (index / CHARTER_EVERY / SIGNERS_PER_CHARTER) as u32);
+        Session {
+            index,
+            guid: CHARACTER_BASE + index as u32,
+            charter,
+        }
+    }
+}
+
+/// A data body: the session and sequence, then seeded bytes; mostly 10..=200 bytes,
+/// one in twenty 4..=40 KiB.
+fn data_body(rng: &mut XorShift, index: usize, seq: u64) -> Vec<u8> {
+    let len = if rng.below(20) == 0 {
+        4096 + rng.below(40 * 1024 - 4096 + 1) as usize
+    } else {
+        10 + rng.below(191) as usize
+    };
+    let mut body = vec![0u8; len];
+    body[..2].copy_from_slice(&(index as u16).to_le_bytes());
+    body[2..10].copy_from_slice(&seq.to_le_bytes());
+    rng.fill(&mut body[10..]);
+    body
+}
+
+/// Connects and logs the session's character in; returns the stream split.
+async fn log_in(addr: SocketAddr, session: &Session) -> Result<(Reader, OwnedWriteHalf)> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let login = Frame::from_message(
+        Origin::Client,
+        &CmsgPlayerLogin {
+            guid: Guid::player(session.guid),
+        },
+    )?;
+    write.write_all(login.as_bytes()).await?;
+    let mut reader = BufReader::with_capacity(READ_BUFFER, read);
+    let frame = read_frame(&mut reader, Origin::Server)
+        .await?
+        .context("closed before the login was verified")?;
+    ensure!(
+        frame.opcode() == Opcode::SMSG_LOGIN_VERIFY_WORLD,
+        "got {frame:?} instead of SMSG_LOGIN_VERIFY_WORLD"
+    );
+    Ok((reader, write))
+}
+
+/// The steady phase of one session, then an orderly close.
+async fn run_session(
+    session: Session,
+    mut reader: Reader,
+    mut writer: OwnedWriteHalf,
+    start: Arc<Barrier>,
+    until: Arc<Mutex<Option<Instant>>>,
+    totals: Arc<Totals>,
+) -> Result<()> {
+    let window = Arc::new(Semaphore::new(WINDOW));
+    // Echoes come back in order, and so do answers; an answer (from the sidecar)
+    // may overtake echoes (from the worldserver).
+    let expected: Arc<Mutex<Expectations>> = Arc::default();
+
+    // The reader: every frame must be the next one expected.
+    let read_side = {
+        let (window, expected, totals) = (
+            Arc::clone(&window),
+            Arc::clone(&expected),
+            Arc::clone(&totals),
+        );
+        let (guid, charter) = (session.guid, session.charter);
+        tokio::spawn(async move {
+            let mut frames = 0u64;
+            let outcome = async {
+                loop {
+                    let next = timeout(STEP, read_frame(&mut reader, Origin::Server))
+                        .await
+                        .with_context(|| format!("nothing for {STEP:?} after {frames} frames"))?;
+                    let Some(frame) = next.context("unreadable frame")? else {
+                        let left = expected.lock().unwrap().len();
+                        ensure!(left == 0, "closed with {left} frames unanswered");
+                        return anyhow::Ok(frames);
+                    };
+                    frames += 1;
+                    let want = expected.lock().unwrap().next_for(&frame);
+                    let Some(want) = want else {
+                        bail!("unexpected {frame:?}");
+                    };
+                    match want {
+                        Expected::Echo(want, sent) => {
+                            ensure!(
+                                frame.as_bytes() == want.as_bytes(),
+                                "echo {frames} differs: got {frame:?}, want {want:?}"
+                            );
+                            totals.frames_down.fetch_add(1, Ordering::Relaxed);
+                            totals
+                                .bytes_down
+                                .fetch_add(frame.len() as u64, Ordering::Relaxed);
+                            totals.record_latency(sent.elapsed());
+                        }
+                        Expected::Sign(result) => {
+                            ensure!(
+                                frame.opcode() == Opcode::SMSG_PETITION_SIGN_RESULTS,
+                                "got {frame:?} instead of a sign answer"
+                            );
+                            let got = SmsgPetitionSignResults::decode(frame.body())?;
+                            let want = SmsgPetitionSignResults {
+                                petition: Guid::item(charter.unwrap_or_default()),
+                                signer: Guid::player(guid),
+                                result,
+                            };
+                            ensure!(got == want, "sign answer {got:?}, want {want:?}");
+                        }
+                        Expected::Query => {
+                            ensure!(
+                                frame.opcode() == Opcode::SMSG_PETITION_QUERY_RESPONSE,
+                                "got {frame:?} instead of a query answer"
+                            );
+                            let got = SmsgPetitionQueryResponse::decode(frame.body())?;
+                            let charter = charter.unwrap_or_default();
+                            ensure!(
+                                got.petition_id == charter
+                                    && got.owner == Guid::player(charter - CHARTER_BASE + 1)
+                                    && got.name == format!("Load {charter}"),
+                                "query answer {got:?}"
+                            );
+                        }
+                    }
+                    window.add_permits(1);
+                }
+            }
+            .await;
+            // A failed reader stops the writer too.
+            window.close();
+            outcome
+        })
+    };
+
+    start.wait().await;
+    let deadline = until.lock().unwrap().context("no deadline")?;
+    let mut rng = XorShift::new(0x10AD_0000 + session.index as u64);
+    let mut seq = 0u64;
+    let mut signed = false;
+    // Sessions start spread over one mean gap.
+    tokio::time::sleep(MEAN_GAP.mul_f64(rng.below(1000) as f64 / 1000.0)).await;
+    while Instant::now() < deadline {
+        let permit = timeout(STEP, window.acquire())
+            .await
+            .with_context(|| format!("{WINDOW} frames unanswered for {STEP:?}"))?;
+        // A closed window: the reader ended; its outcome is reported below.
+        let Ok(permit) = permit else {
+            break;
+        };
+        permit.forget();
+        seq += 1;
+        let charter_op = session.charter.filter(|_| seq % 10 == 5);
+        let (frame, want) = match charter_op {
+            Some(charter) if seq % 20 == 5 => {
+                let result = if signed {
+                    sign_result::ALREADY_SIGNED
+                } else {
+                    sign_result::OK
+                };
+                if !signed {
+                    totals.signers.fetch_add(1, Ordering::Relaxed);
+                }
+                signed = true;
+                totals.signs.fetch_add(1, Ordering::Relaxed);
+                let sign = CmsgPetitionSign {
+                    petition: Guid::item(charter),
+                    unk: 1,
+                };
+                (
+                    Frame::from_message(Origin::Client, &sign)?,
+                    Expected::Sign(result),
+                )
+            }
+            Some(charter) => {
+                totals.queries.fetch_add(1, Ordering::Relaxed);
+                let query = CmsgPetitionQuery {
+                    petition_id: charter,
+                    petition: Guid::item(charter),
+                };
+                (
+                    Frame::from_message(Origin::Client, &query)?,
+                    Expected::Query,
+                )
+            }
+            None => {
+                let body = data_body(&mut rng, session.index, seq);
+                let up = Frame::new(Origin::Client, DATA_UP, &body)?;
+                let down = Frame::new(Origin::Server, DATA_DOWN, &body)?;
+                totals.frames_up.fetch_add(1, Ordering::Relaxed);
+                totals
+                    .bytes_up
+                    .fetch_add(up.len() as u64, Ordering::Relaxed);
+                (up, Expected::Echo(down, Instant::now()))
+            }
+        };
+        expected.lock().unwrap().push(want);
+        timeout(STEP, writer.write_all(frame.as_bytes()))
+            .await
+            .context("a write blocked")??;
+        let gap = MEAN_GAP.mul_f64(rng.below(2001) as f64 / 1000.0);
+        tokio::time::sleep(gap).await;
+    }
+    if window.is_closed() {
+        let outcome = timeout(STEP, read_side)
+            .await
+            .context("the reader hung")?
+            .context("the reader panicked")?;
+        outcome?;
+        bail!("the sidecar closed the session during the steady phase");
+    }
+    // Everything in flight comes back, then the session closes in order: the
+    // worldserver sees EOF and closes, the gateway sees EOF.
+    if let Ok(all) = timeout(STEP, window.acquire_many(WINDOW as u32))
+        .await
+        .context("echoes still missing at the end")?
+    {
+        all.forget();
+    }
+    writer.shutdown().await?;
+    let frames = timeout(STEP, read_side)
+        .await
+        .context("the session never closed")?
+        .context("the reader panicked")??;
+    ensure!(frames > 0 || seq == 0, "no frame came back");
+    drop(writer);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// The test
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_sessions_steady_mix() -> Result<()> {
+    let secs = load_secs();
+    timeout(Duration::from_secs(secs + 120), steady_mix(secs))
+        .await
+        .context("the load test took too long")?
+}
+
+async fn steady_mix(secs: u64) -> Result<()> {
+    // Each session holds four descriptors in this process: gateway, the sidecar's
+    // two sockets, and the worldserver's.
+    let needed = (SESSIONS * 4 + 256) as u64;
+    let (soft, hard) = open_files_limit().context("no open-files limit in /proc/self/limits")?;
+    ensure!(
+        soft >= needed,
+        "the open-files limit is {soft} (hard {hard}); {SESSIONS} sessions need {needed}: \
+         raise it (ulimit -n {needed}) before running this test"
+    );
+
+    // The realm: every session's character, and one charter per eight signers, each
+    // owned by a character who is never online.
+    let charters = SESSIONS.div_ceil(CHARTER_EVERY * SIGNERS_PER_CHARTER);
+    let mut seed = Seed::default();
+    for k in 0..charters as u32 {
+        seed.character.push(SeedCharacter {
+            guid: k + 1,
+            account: k + 1,
+            name: format!("Owner{k}"),
+            race: 1,
+            class: 1,
+            level: 80,
+            guild: None,
+        });
+        seed.petition.push(SeedPetition {
+            guid: CHARTER_BASE + k,
+            id: None,
+            owner: k + 1,
+            name: format!("Load {}", CHARTER_BASE + k),
+            kind: GUILD_CHARTER_TYPE,
+        });
+    }
+    for i in 0..SESSIONS {
+        let guid = CHARACTER_BASE + i as u32;
+        seed.character.push(SeedCharacter {
+            guid,
+            account: guid,
+            name: format!("Load{i}"),
+            race: 1,
+            class: 1,
+            level: 80,
+            guild: None,
+        });
+    }
+    let store = MemoryStore::from_world(&seed);
+    let realm = MemoryRealm::new();
+
+    let totals = Arc::new(Totals::default());
+    let world = TcpListener::bind("127.0.0.1:0").await?;
+    let world_addr = world.local_addr()?;
+    let world_task = tokio::spawn(echo_world(world, Arc::clone(&totals)));
+
+    let config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        upstream: world_addr.to_string(),
+        sidecar_id: "load".to_owned(),
+        // Data frames up to 40 KiB travel both ways.
+        max_client_frame: 0xFFFF,
+        shutdown_grace_secs: 1,
+        ..Config::default()
+    };
+    config.validate()?;
+    let handler = CharterHandler::new(
+        store.clone(),
+        Some(realm.join("load")),
+        config.charter_settings(),
+    );
+    let background = CancellationToken::new();
+    handler.start_background(background.clone());
+    let server = Server::bind_with(config, Databases::default(), handler).await?;
+    let addr = server.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let sidecar = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let rss_before = status_kib("VmRSS:");
+    let fds_before = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+
+    // Ramp up in batches; every session is logged in before the steady phase.
+    let start = Arc::new(Barrier::new(SESSIONS + 1));
+    let until: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let ramp = Instant::now();
+    let mut tasks = Vec::with_capacity(SESSIONS);
+    for batch in (0..SESSIONS).collect::<Vec<_>>().chunks(RAMP_BATCH) {
+        let logins: Vec<_> = batch
+            .iter()
+            .map(|&i| {
+                tokio::spawn(async move {
+                    let session = Session::new(i);
+                    let (reader, writer) = timeout(STEP, log_in(addr, &session))
+                        .await
+                        .context("login timed out")??;
+                    anyhow::Ok((session, reader, writer))
+                })
+            })
+            .collect();
+        for (n, login) in logins.into_iter().enumerate() {
+            let (session, reader, writer) = login
+                .await
+                .context("a login panicked")?
+                .with_context(|| format!("session {} could not log in", batch[n]))?;
+            let index = session.index;
+            let task = tokio::spawn(run_session(
+                session,
+                reader,
+                writer,
+                Arc::clone(&start),
+                Arc::clone(&until),
+                Arc::clone(&totals),
+            ));
+            tasks.push((index, task));
+        }
+    }
+    let ramp = ramp.elapsed();
+    let fds_open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+
+    // The steady phase.
+    let steady = Instant::now();
+    *until.lock().unwrap() = Some(steady + Duration::from_secs(secs));
+    start.wait().await;
+    let sampling = CancellationToken::new();
+    let sampler = {
+        let sampling = sampling.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while !sampling.is_cancelled() {
+                peak = status_kib("VmRSS:").max(peak);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = sampling.cancelled() => {}
+                }
+            }
+            peak
+        })
+    };
+    let mut lost = Vec::new();
+    for (index, task) in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => lost.push(format!("session {index}: {e:#}")),
+            Err(e) => lost.push(format!("session {index}: panicked: {e}")),
+        }
+    }
+    let elapsed = steady.elapsed();
+    sampling.cancel();
+    let rss_peak = sampler.await.context("the RSS sampler panicked")?;
+    let rss_after = status_kib("VmRSS:");
+    let rss_hwm = status_kib("VmHWM:");
+
+    let up = totals.frames_up.load(Ordering::Relaxed);
+    let down = totals.frames_down.load(Ordering::Relaxed);
+    let bytes_up = totals.bytes_up.load(Ordering::Relaxed);
+    let bytes_down = totals.bytes_down.load(Ordering::Relaxed);
+    let signs = totals.signs.load(Ordering::Relaxed);
+    let queries = totals.queries.load(Ordering::Relaxed);
+    let seconds = elapsed.as_secs_f64();
+    eprintln!(
+        "load: {SESSIONS} sessions (ramp-up {ramp:.2?}, {fds_before} -> {fds_open} fds), \
+         steady phase {secs} s, all closed after {elapsed:.2?}"
+    );
+    eprintln!(
+        "load: {up} frames up + {down} echoed = {:.0} packets/s; {:.1} MB up + {:.1} MB down = \
+         {:.2} MB/s; {signs} signs + {queries} charter queries answered; echo round trip p50 < {} ms, \
+         p99 < {} ms, slowest {:.1} ms",
+        (up + down) as f64 / seconds,
+        bytes_up as f64 / 1e6,
+        bytes_down as f64 / 1e6,
+        (bytes_up + bytes_down) as f64 / 1e6 / seconds,
+        totals.latency_ms(0.5),
+        totals.latency_ms(0.99),
+        totals.slowest_us.load(Ordering::Relaxed) as f64 / 1000.0,
+    );
+    eprintln!(
+        "load: RSS {} MiB before, {} MiB peak seen, {} MiB after (high-water mark {} MiB)",
+        rss_before >> 10,
+        rss_peak >> 10,
+        rss_after >> 10,
+        rss_hwm >> 10
+    );
+
+    ensure!(
+        lost.is_empty(),
+        "{} of {SESSIONS} sessions failed; first: {}",
+        lost.len(),
+        lost.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+    );
+    ensure!(up == down, "{up} frames sent, {down} echoed");
+    ensure!(bytes_up > 0 && signs > 0 && queries > 0, "no traffic");
+    ensure!(
+        totals.leaked_to_world.load(Ordering::Relaxed) == 0,
+        "resolved charter operations reached the worldserver"
+    );
+    // Every signer that signed left exactly one row, eight per charter at most.
+    let mut rows = 0;
+    for k in 0..charters as u32 {
+        let signatures = store.signatures_now(CHARTER_BASE + k);
+        ensure!(signatures.len() <= SIGNERS_PER_CHARTER, "{signatures:?}");
+        rows += signatures.len();
+    }
+    let signers = totals.signers.load(Ordering::Relaxed) as usize;
+    ensure!(
+        rows == signers,
+        "{rows} signature rows for {signers} signing sessions"
+    );
+    let growth = rss_peak.max(rss_after).saturating_sub(rss_before);
+    ensure!(
+        growth < RSS_GROWTH_LIMIT_KIB,
+        "RSS grew by {} MiB",
+        growth >> 10
+    );
+
+    background.cancel();
+    let _ = stop.send(());
+    timeout(STEP, sidecar)
+        .await
+        .context("the sidecar did not stop")?
+        .context("the sidecar panicked")?
+        .context("the sidecar failed")?;
+    world_task.abort();
+    Ok(())
+}
