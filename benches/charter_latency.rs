@@ -1,0 +1,549 @@
+//! End-to-end charter sign latency across two sidecars, with the real MariaDB and
+//! PostgreSQL the tests use (`mysql://root@127.0.0.1:3306`,
+//! `postgres://postgres@127.0.0.1:5432`).
+//!
+//! One realm: a temporary MariaDB database loaded with AzerothCore's tables, a
+//! temporary PostgreSQL database as the realm bus, two scripted worldservers and two
+//! in-process sidecars wired as the binary wires them (`CharterHandler` over the
+//! characters DB and the bus, its heartbeat and outbox consumer, `Server::bind_with`),
+//! with the production defaults (`bus_poll_ms` 1000: delivery is woken by NOTIFY).
+//!
+//! `TC9_CHARTER_SIGNS` owners (default 300) play behind sidecar A, each owning a
+//! fresh guild charter; one signer plays behind sidecar B and signs the charters one
+//! after another (`TC9_CHARTER_GAP_MS` apart, default 20), after 10 unmeasured
+//! warm-up signatures. Measured per signature, from the signer's `CMSG_PETITION_SIGN`
+//! write:
+//!
+//! - to the owner's `SMSG_PETITION_SIGN_RESULTS` arriving through A (B's MySQL
+//!   transaction, B's bus publish, NOTIFY, A's outbox drain, A's gateway writer);
+//! - to the signer's own `SMSG_PETITION_SIGN_RESULTS` arriving through B.
+//!
+//! Prints p50/p95/p99/max against the target p99 < 20 ms. Without MariaDB or
+//! PostgreSQL it prints why it skipped and exits 0.
+//!
+//! Run with `cargo bench --bench charter_latency` (about 15 seconds).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use futures::StreamExt;
+use mysql_async::prelude::*;
+use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
+use tc9_codec::messages::{
+    CmsgPetitionSign, CmsgPlayerLogin, SmsgLoginVerifyWorld, SmsgPetitionSignResults,
+};
+use tc9_codec::wire::Guid;
+use tc9_codec::{Frame, FrameCodec, Message, Opcode, Origin};
+use tc9_sidecar::bus::Bus;
+use tc9_sidecar::charter::CharterHandler;
+use tc9_sidecar::config::Config;
+use tc9_sidecar::server::{Databases, Server};
+use tc9_sidecar::store::Db;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+/// The target: 99 % of owners hear of a signature within this.
+const TARGET_P99: Duration = Duration::from_millis(20);
+/// How long any single step may take.
+const STEP: Duration = Duration::from_secs(10);
+/// Unmeasured signatures before the measured ones.
+const WARM_UP: usize = 10;
+/// The signer's character (and account).
+const SIGNER: u32 = 5;
+/// Owner `i`'s character (and account) is `OWNER_BASE + i`.
+const OWNER_BASE: u32 = 1000;
+/// Owner `i`'s charter item (and petition id) is `CHARTER_BASE + i`.
+const CHARTER_BASE: u32 = 20_000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------
+// Scripted worldserver and gateway
+// ---------------------------------------------------------------------------------
+
+/// A worldserver that answers `CMSG_PLAYER_LOGIN` with `SMSG_LOGIN_VERIFY_WORLD`.
+async fn worldserver() -> Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let (read, mut write) = stream.into_split();
+                let mut frames = FramedRead::new(read, FrameCodec::client());
+                while let Some(Ok(frame)) = frames.next().await {
+                    if frame.opcode() == Opcode::CMSG_PLAYER_LOGIN {
+                        let verify = SmsgLoginVerifyWorld {
+                            map: 0,
+                            x: -8949.95,
+                            y: -132.49,
+                            z: 83.53,
+                            orientation: 0.0,
+                        };
+                        let Ok(reply) = Frame::from_message(Origin::Server, &verify) else {
+                            break;
+                        };
+                        if write.write_all(reply.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+/// A gateway connection with one character in the world.
+struct Gateway {
+    reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    writer: OwnedWriteHalf,
+}
+
+impl Gateway {
+    async fn logged_in(addr: SocketAddr, guid: u32) -> Result<Gateway> {
+        let stream = timeout(STEP, TcpStream::connect(addr))
+            .await
+            .context("connect timed out")??;
+        stream.set_nodelay(true)?;
+        let (read, writer) = stream.into_split();
+        let mut gateway = Gateway {
+            reader: FramedRead::new(read, FrameCodec::server()),
+            writer,
+        };
+        gateway
+            .send(&CmsgPlayerLogin {
+                guid: Guid::player(guid),
+            })
+            .await?;
+        loop {
+            let frame = gateway.next().await?;
+            if frame.opcode() == Opcode::SMSG_LOGIN_VERIFY_WORLD {
+                return Ok(gateway);
+            }
+        }
+    }
+
+    async fn send<M: Message>(&mut self, message: &M) -> Result<()> {
+        let frame = Frame::from_message(Origin::Client, message)?;
+        timeout(STEP, self.writer.write_all(frame.as_bytes()))
+            .await
+            .context("write timed out")??;
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Result<Frame> {
+        match timeout(STEP, self.reader.next()).await {
+            Err(_) => bail!("no frame within {STEP:?}"),
+            Ok(None) => bail!("the sidecar closed the connection"),
+            Ok(Some(frame)) => Ok(frame?),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Sidecars
+// ---------------------------------------------------------------------------------
+
+/// A sidecar in this process, wired as the binary's `serve()`.
+struct Sidecar {
+    addr: SocketAddr,
+    bus: Bus,
+    background: CancellationToken,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Sidecar {
+    async fn start(id: &str, world: SocketAddr, mysql: &str, pg: &str) -> Result<Sidecar> {
+        let config = Config {
+            listen: "127.0.0.1:0".parse()?,
+            upstream: world.to_string(),
+            sidecar_id: id.to_owned(),
+            characters_db_url: mysql.to_owned(),
+            bus_url: pg.to_owned(),
+            shutdown_grace_secs: 1,
+            ..Config::default()
+        };
+        config.validate()?;
+        let store = Db::new(&config.characters_db_url)?;
+        let bus = timeout(
+            STEP,
+            Bus::connect(
+                &config.bus_url,
+                config.realm_id,
+                &config.sidecar_id,
+                config.presence_expiry(),
+            ),
+        )
+        .await
+        .context("bus connect timed out")??;
+        let handler =
+            CharterHandler::new(store.clone(), Some(bus.clone()), config.charter_settings());
+        let background = CancellationToken::new();
+        handler.start_background(background.clone());
+        let databases = Databases {
+            characters: Some(store),
+            auth: None,
+        };
+        let server = Server::bind_with(config, databases, handler).await?;
+        let addr = server.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        Ok(Sidecar {
+            addr,
+            bus,
+            background,
+            stop,
+            task,
+        })
+    }
+
+    async fn stop(self) -> Result<()> {
+        self.background.cancel();
+        let _ = self.stop.send(());
+        timeout(Duration::from_secs(20), self.task)
+            .await
+            .context("the sidecar did not stop")???;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The measurement
+// ---------------------------------------------------------------------------------
+
+/// Whether both databases answer; why not otherwise.
+async fn reachable() -> Result<()> {
+    timeout(Duration::from_secs(3), async {
+        let pool = mysql_async::Pool::new(support::MARIADB);
+        // The connection goes back to the pool before the pool closes.
+        let reached = pool.get_conn().await.map(drop);
+        let _ = pool.disconnect().await;
+        reached
+    })
+    .await
+    .context("MariaDB did not answer within 3 s")?
+    .with_context(|| format!("MariaDB unreachable at {}", support::MARIADB))?;
+    let (client, connection) = timeout(
+        Duration::from_secs(3),
+        tokio_postgres::connect(support::POSTGRES, tokio_postgres::NoTls),
+    )
+    .await
+    .context("PostgreSQL did not answer within 3 s")?
+    .with_context(|| format!("PostgreSQL unreachable at {}", support::POSTGRES))?;
+    drop(client);
+    let _ = connection.await;
+    Ok(())
+}
+
+/// Latencies of the measured signatures: (owner hears, signer hears).
+async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)>> {
+    let mysql = support::MariaDb::create("bench_charter").await;
+    let pg = support::PgDb::create("bench_charter").await;
+    let total = WARM_UP + signs;
+
+    mysql.character(SIGNER, SIGNER, "Signer", 1, None).await;
+    let mut conn = mysql.pool.get_conn().await?;
+    for chunk in (0..total as u32).collect::<Vec<_>>().chunks(500) {
+        let characters: Vec<String> = chunk
+            .iter()
+            .map(|i| {
+                let guid = OWNER_BASE + i;
+                format!("({guid}, {guid}, 'Owner{i}', 1, 1, 0, 80, 1)")
+            })
+            .collect();
+        conn.query_drop(format!(
+            "INSERT INTO characters (guid, account, name, race, class, gender, level, online) VALUES {}",
+            characters.join(",")
+        ))
+        .await?;
+        let petitions: Vec<String> = chunk
+            .iter()
+            .map(|i| {
+                let charter = CHARTER_BASE + i;
+                format!(
+                    "({}, {charter}, {charter}, 'Bench {i}', {GUILD_CHARTER_TYPE})",
+                    OWNER_BASE + i
+                )
+            })
+            .collect();
+        conn.query_drop(format!(
+            "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES {}",
+            petitions.join(",")
+        ))
+        .await?;
+    }
+    drop(conn);
+
+    let (world_a, world_a_task) = worldserver().await?;
+    let (world_b, world_b_task) = worldserver().await?;
+    let a = Sidecar::start("A", world_a, &mysql.url(), &pg.url()).await?;
+    let b = Sidecar::start("B", world_b, &mysql.url(), &pg.url()).await?;
+
+    // Owners behind A; each reader reports the sign results it receives.
+    let (heard, mut hearing) = mpsc::unbounded_channel::<(u32, Instant, SmsgPetitionSignResults)>();
+    let mut readers = Vec::new();
+    let mut owner_writers = Vec::new();
+    for i in 0..total as u32 {
+        let gateway = Gateway::logged_in(a.addr, OWNER_BASE + i)
+            .await
+            .with_context(|| format!("owner {i} logging in through A"))?;
+        let Gateway { mut reader, writer } = gateway;
+        owner_writers.push(writer);
+        let heard = heard.clone();
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(frame)) = reader.next().await {
+                let at = Instant::now();
+                if frame.opcode() == Opcode::SMSG_PETITION_SIGN_RESULTS {
+                    if let Ok(result) = SmsgPetitionSignResults::decode(frame.body()) {
+                        let _ = heard.send((result.petition.low(), at, result));
+                    }
+                }
+            }
+        }));
+    }
+    drop(heard);
+    let mut signer = Gateway::logged_in(b.addr, SIGNER)
+        .await
+        .context("the signer logging in through B")?;
+    // Everyone is online on the bus before the first signature.
+    let deadline = Instant::now() + STEP;
+    for i in 0..total as u32 {
+        while a.bus.locate(OWNER_BASE + i).await?.as_deref() != Some("A") {
+            ensure!(
+                Instant::now() < deadline,
+                "owner {i} never showed on the bus"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    while a.bus.locate(SIGNER).await?.as_deref() != Some("B") {
+        ensure!(
+            Instant::now() < deadline,
+            "the signer never showed on the bus"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut early: HashMap<u32, Instant> = HashMap::new();
+    let mut latencies = Vec::with_capacity(signs);
+    for i in 0..total as u32 {
+        let charter = CHARTER_BASE + i;
+        let sign = CmsgPetitionSign {
+            petition: Guid::item(charter),
+            unk: 1,
+        };
+        let frame = Frame::from_message(Origin::Client, &sign)?;
+        let sent = Instant::now();
+        signer.writer.write_all(frame.as_bytes()).await?;
+        // The signer's own answer.
+        let signer_heard = loop {
+            let frame = signer.next().await.context("the signer's sign result")?;
+            if frame.opcode() == Opcode::SMSG_PETITION_SIGN_RESULTS {
+                let at = Instant::now();
+                let result = SmsgPetitionSignResults::decode(frame.body())?;
+                ensure!(
+                    result.petition == Guid::item(charter) && result.result == sign_result::OK,
+                    "signature {i}: the signer got {result:?}"
+                );
+                break at;
+            }
+        };
+        // The owner's copy, through the bus and A.
+        let owner_heard = match early.remove(&charter) {
+            Some(at) => at,
+            None => loop {
+                let (petition, at, result) = timeout(STEP, hearing.recv())
+                    .await
+                    .with_context(|| format!("signature {i}: the owner never heard"))?
+                    .context("every owner reader ended")?;
+                ensure!(
+                    result.signer == Guid::player(SIGNER) && result.result == sign_result::OK,
+                    "signature {i}: the owner got {result:?}"
+                );
+                if petition == charter {
+                    break at;
+                }
+                early.insert(petition, at);
+            },
+        };
+        if i as usize >= WARM_UP {
+            latencies.push((owner_heard - sent, signer_heard - sent));
+        }
+        tokio::time::sleep(gap).await;
+    }
+
+    let rows: Option<u64> = mysql
+        .pool
+        .get_conn()
+        .await?
+        .query_first("SELECT COUNT(*) FROM petition_sign")
+        .await?;
+    ensure!(
+        rows == Some(total as u64),
+        "petition_sign holds {rows:?} rows, {total} expected"
+    );
+
+    drop(signer);
+    drop(owner_writers);
+    for reader in readers {
+        reader.abort();
+    }
+    a.stop().await?;
+    b.stop().await?;
+    world_a_task.abort();
+    world_b_task.abort();
+    drop(mysql);
+    drop(pg);
+    Ok(latencies)
+}
+
+/// Mean time per call of every timed operation, from the sidecars' Prometheus
+/// histograms (`name{label="op"}` sums over counts), as `(histogram, op, calls, mean)`.
+fn operation_means(text: &str) -> Vec<(String, String, f64, f64)> {
+    let mut sums: HashMap<(String, String), (f64, f64)> = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let Some((name, labels)) = series.split_once('{') else {
+            continue;
+        };
+        let (base, is_sum) = if let Some(base) = name.strip_suffix("_sum") {
+            (base, true)
+        } else if let Some(base) = name.strip_suffix("_count") {
+            (base, false)
+        } else {
+            continue;
+        };
+        let op = labels
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| matches!(*k, "query" | "op" | "kind"))
+            .map(|(_, v)| v.trim_matches(|c| c == '"' || c == '}').to_owned());
+        let Some(op) = op else {
+            continue;
+        };
+        let entry = sums.entry((base.to_owned(), op)).or_default();
+        if is_sum {
+            entry.0 += value;
+        } else {
+            entry.1 += value;
+        }
+    }
+    let mut means: Vec<_> = sums
+        .into_iter()
+        .filter(|(_, (_, count))| *count > 0.0)
+        .map(|((base, op), (sum, count))| (base, op, count, sum / count))
+        .collect();
+    means.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    means
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((p * sorted.len() as f64) as usize).min(sorted.len() - 1);
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() -> Result<()> {
+    // `cargo test --benches` runs this binary without `--bench`: a smoke run.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let signs: usize = env_or("TC9_CHARTER_SIGNS", if quick { 20 } else { 300 }).max(1);
+    let gap = Duration::from_millis(env_or("TC9_CHARTER_GAP_MS", 20));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    if let Err(e) = runtime.block_on(reachable()) {
+        println!("charter_latency: skipped ({e:#})");
+        return Ok(());
+    }
+    // As deployed (`metrics` set); its histograms break the time down below.
+    let metrics = tc9_sidecar::admin::install_recorder("bench", 1).map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let latencies = runtime.block_on(async {
+        timeout(Duration::from_secs(300), measure(signs, gap))
+            .await
+            .context("the run took longer than 5 minutes")?
+    })?;
+    let mut owner: Vec<Duration> = latencies.iter().map(|l| l.0).collect();
+    let mut signer: Vec<Duration> = latencies.iter().map(|l| l.1).collect();
+    owner.sort_unstable();
+    signer.sort_unstable();
+
+    println!(
+        "charter sign latency: {} signatures on fresh charters (after {WARM_UP} warm-up), {} ms apart; \
+         owner behind sidecar A, signer behind sidecar B; MariaDB + PostgreSQL on 127.0.0.1; {} CPUs",
+        owner.len(),
+        gap.as_millis(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    println!();
+    println!(
+        "{:<52} {:>10} {:>10} {:>10} {:>10}",
+        "from the signer's CMSG_PETITION_SIGN write", "p50", "p95", "p99", "max"
+    );
+    for (what, sorted) in [
+        ("to the owner's SMSG_PETITION_SIGN_RESULTS (via A)", &owner),
+        (
+            "to the signer's SMSG_PETITION_SIGN_RESULTS (via B)",
+            &signer,
+        ),
+    ] {
+        println!(
+            "{:<52} {:>10} {:>10} {:>10} {:>10}",
+            what,
+            ms(percentile(sorted, 0.50)),
+            ms(percentile(sorted, 0.95)),
+            ms(percentile(sorted, 0.99)),
+            ms(*sorted.last().expect("at least one signature")),
+        );
+    }
+    let p99 = percentile(&owner, 0.99);
+    println!();
+    println!(
+        "target: owner p99 < {} ms: {} (p99 {})",
+        TARGET_P99.as_millis(),
+        if p99 < TARGET_P99 { "met" } else { "NOT met" },
+        ms(p99)
+    );
+    println!();
+    println!("where the time goes: mean per call over the whole run (both sidecars, warm-up and logins included)");
+    for (histogram, op, calls, mean) in operation_means(&metrics.render()) {
+        let histogram = histogram.trim_start_matches("tc9_sidecar_");
+        println!(
+            "  {:<40} {:>7.0} calls {:>9.3} ms",
+            format!("{histogram} {op}"),
+            calls,
+            mean * 1000.0
+        );
+    }
+    println!("total {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
