@@ -33,6 +33,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tc9_codec::sample::SampleRng;
 
 use anyhow::{bail, ensure, Context, Result};
 use futures::StreamExt;
@@ -88,37 +89,6 @@ const SCHEMA: &str = "tc9_realm_1";
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A small seeded xorshift64* generator: reproducible input without extra crates.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift(seed.max(1))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
 }
 
 /// The resident set of this process, in KiB.
@@ -287,13 +257,13 @@ fn ensure_same_stream(what: &str, got: &[u8], want: &[u8]) -> Result<()> {
 
 /// Writes `bytes` in seeded random-sized chunks (headers split too).
 async fn write_chunked<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8], seed: u64) -> Result<()> {
-    let mut rng = XorShift::new(seed);
+    let mut rng = SampleRng::new(seed);
     let mut at = 0;
     while at < bytes.len() {
-        let n = if rng.below(4) == 0 {
-            1 + rng.below(7)
+        let n = if rng.index(4) == 0 {
+            1 + rng.index(7)
         } else {
-            1 + rng.below(20_000)
+            1 + rng.index(20_000)
         };
         let n = n.min(bytes.len() - at);
         timeout(STEP, w.write_all(&bytes[at..at + n]))
@@ -859,7 +829,7 @@ async fn open(sidecar: SocketAddr, ws: &TcpListener) -> Result<(TcpStream, TcpSt
 /// One raw round trip over an open session: a client frame to the worldserver and a
 /// server frame back, both checked byte for byte.
 async fn raw_round(gw: &mut TcpStream, up: &mut TcpStream, n: usize, size: usize) -> Result<()> {
-    let mut rng = XorShift::new(n as u64 + 17);
+    let mut rng = SampleRng::new(n as u64 + 17);
     let up_frame = client(Opcode::CMSG_GUILD_ROSTER, &rng.bytes(size.min(10_000)));
     let down_frame = server(Opcode::SMSG_GUILD_ROSTER, &rng.bytes(size));
     timeout(STEP, gw.write_all(up_frame.as_bytes())).await??;
@@ -1370,7 +1340,7 @@ async fn killed_mid_stream() -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let healthy = healthy_session(gw, up, Arc::clone(&stop), Duration::from_secs(2));
 
-    let mut rng = XorShift::new(0xDEAD);
+    let mut rng = SampleRng::new(0xDEAD);
     for kill in [Kill::FinMidBody, Kill::ResetMidBody, Kill::FinMidHeader] {
         let (mut gw, mut up) = open(sidecar.addr, &ws).await?;
         raw_round(&mut gw, &mut up, 1, 100).await?;
@@ -1460,7 +1430,7 @@ const DECODED: [Opcode; 10] = [
 
 /// Seeded garbage a gateway sends.
 fn garbage(seed: u64) -> Vec<u8> {
-    let mut rng = XorShift::new(seed);
+    let mut rng = SampleRng::new(seed);
     match seed % 2 {
         // Pure random bytes.
         0 => rng.bytes(256 * 1024),
@@ -1469,8 +1439,8 @@ fn garbage(seed: u64) -> Vec<u8> {
         _ => {
             let mut out = Vec::new();
             for _ in 0..2000 {
-                let opcode = DECODED[rng.below(DECODED.len())];
-                let len = rng.below(40);
+                let opcode = DECODED[rng.index(DECODED.len())];
+                let len = rng.index(40);
                 out.extend_from_slice(client(opcode, &rng.bytes(len)).as_bytes());
             }
             // A few well-formed charter packets for charters nobody has.
@@ -1588,7 +1558,7 @@ async fn gateway_garbage_flow() -> Result<()> {
     // -- A header announcing a 65 KiB frame, a little body, then the gateway closes.
     let mut announce = vec![0xFF, 0xFF];
     announce.extend_from_slice(&Opcode::CMSG_GUILD_ROSTER.0.to_le_bytes());
-    announce.extend(XorShift::new(65).bytes(1000));
+    announce.extend(SampleRng::new(65).bytes(1000));
     // Over the worldserver's limit: opaque bytes, then the close.
     let (mut gw, mut up) = open(sidecar.addr, &ws).await?;
     gw.write_all(&announce).await?;

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tc9_codec::sample::SampleRng;
 
 use anyhow::{bail, ensure, Context, Result};
 use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
@@ -63,35 +64,6 @@ const CHARTER_BASE: u32 = 100_000;
 /// The data opcodes: echoed by the worldserver, never intercepted by the sidecar.
 const DATA_UP: Opcode = Opcode::CMSG_GUILD_ROSTER;
 const DATA_DOWN: Opcode = Opcode::SMSG_GUILD_ROSTER;
-
-/// A small seeded xorshift64* generator.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift(seed.max(1))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let word = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-    }
-}
 
 /// A session's read side: a small fixed buffer, and one allocation per frame, so
 /// that the test's own sockets keep no large buffers and the RSS figures show the
@@ -316,7 +288,7 @@ impl Session {
 
 /// A data body: the session and sequence, then seeded bytes; mostly 10..=200 bytes,
 /// one in twenty 4..=40 KiB.
-fn data_body(rng: &mut XorShift, index: usize, seq: u64) -> Vec<u8> {
+fn data_body(rng: &mut SampleRng, index: usize, seq: u64) -> Vec<u8> {
     let len = if rng.below(20) == 0 {
         4096 + rng.below(40 * 1024 - 4096 + 1) as usize
     } else {
@@ -443,7 +415,7 @@ async fn run_session(
 
     start.wait().await;
     let deadline = until.lock().unwrap().context("no deadline")?;
-    let mut rng = XorShift::new(0x10AD_0000 + session.index as u64);
+    let mut rng = SampleRng::new(0x10AD_0000 + session.index as u64);
     let mut seq = 0u64;
     let mut signed = false;
     // Sessions start spread over one mean gap.

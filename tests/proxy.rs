@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tc9_codec::sample::SampleRng;
 
 use tc9_codec::{Frame, Opcode, Origin};
 use tc9_opcodes::Group;
@@ -34,38 +35,6 @@ const PROMPT: Duration = Duration::from_secs(3);
 // ---------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------
-
-/// A small seeded xorshift64* generator: reproducible traffic without extra crates.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift(seed.max(1))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (n > 0; the modulo bias is irrelevant here).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
-}
 
 /// Awaits `fut`, failing the test with `what` if it takes longer than `limit`.
 async fn within<F: std::future::Future>(limit: Duration, what: &str, fut: F) -> F::Output {
@@ -244,7 +213,7 @@ fn charter_opcodes(origin: Origin) -> Vec<Opcode> {
 
 /// `count` random frames from `origin` with bodies of at most `max_body` bytes: mostly
 /// small, some medium, some large, plus the header-size edge cases.
-fn random_frames(rng: &mut XorShift, origin: Origin, count: usize, max_body: usize) -> Vec<Frame> {
+fn random_frames(rng: &mut SampleRng, origin: Origin, count: usize, max_body: usize) -> Vec<Frame> {
     let named = charter_opcodes(origin);
     assert!(!named.is_empty());
     let mut edges = vec![0, max_body, 1];
@@ -254,19 +223,19 @@ fn random_frames(rng: &mut XorShift, origin: Origin, count: usize, max_body: usi
     }
     (0..count)
         .map(|i| {
-            let opcode = if rng.below(2) == 0 {
-                named[rng.below(named.len())]
+            let opcode = if rng.index(2) == 0 {
+                named[rng.index(named.len())]
             } else {
                 match origin {
                     Origin::Client => Opcode(rng.next_u64() as u32),
                     Origin::Server => Opcode(u32::from(rng.next_u64() as u16)),
                 }
             };
-            let len = match (i % 97, rng.below(100)) {
+            let len = match (i % 97, rng.index(100)) {
                 (k, _) if k < edges.len() && i >= 97 => edges[k],
-                (_, 0..=69) => rng.below(64),
-                (_, 70..=89) => rng.below(4096),
-                _ => rng.below(max_body + 1),
+                (_, 0..=69) => rng.index(64),
+                (_, 70..=89) => rng.index(4096),
+                _ => rng.index(max_body + 1),
             };
             Frame::new(origin, opcode, &rng.bytes(len)).expect("random frame")
         })
@@ -276,14 +245,14 @@ fn random_frames(rng: &mut XorShift, origin: Origin, count: usize, max_body: usi
 /// Writes `bytes` in random-sized chunks (so frames are split across writes), then
 /// half-closes.
 async fn write_chunked<W: AsyncWrite + Unpin>(mut w: W, bytes: Arc<Vec<u8>>, seed: u64) -> W {
-    let mut rng = XorShift::new(seed);
+    let mut rng = SampleRng::new(seed);
     let mut at = 0;
     while at < bytes.len() {
         // Now and then a few bytes only, so headers get split too.
-        let n = if rng.below(4) == 0 {
-            1 + rng.below(7)
+        let n = if rng.index(4) == 0 {
+            1 + rng.index(7)
         } else {
-            1 + rng.below(100_000)
+            1 + rng.index(100_000)
         };
         let n = n.min(bytes.len() - at);
         w.write_all(&bytes[at..at + n]).await.expect("write chunk");
@@ -314,7 +283,7 @@ async fn random_frames_pass_through_byte_exact() {
     let sidecar = Sidecar::start(config, PassThrough).await;
     let (gateway, upstream) = open(&sidecar, &ws).await;
 
-    let mut rng = XorShift::new(0x7C9_5EED);
+    let mut rng = SampleRng::new(0x7C9_5EED);
     let client_frames = random_frames(&mut rng, Origin::Client, 1000, 65_531);
     let server_frames = random_frames(&mut rng, Origin::Server, 1000, 70_000);
     assert!(server_frames.iter().any(|f| f.header().len() == 5));
@@ -361,12 +330,12 @@ async fn two_hundred_concurrent_sessions() {
     // Session-specific content: the id in the body, plus id-dependent padding.
     fn c2s(id: usize, round: usize) -> Frame {
         let mut body = format!("session {id} round {round}").into_bytes();
-        body.extend(XorShift::new((id * 31 + round) as u64 + 1).bytes(id % 50 + round * 7));
+        body.extend(SampleRng::new((id * 31 + round) as u64 + 1).bytes(id % 50 + round * 7));
         client(Opcode::CMSG_GUILD_ROSTER, &body)
     }
     fn s2c(id: usize, round: usize) -> Frame {
         let mut body = format!("reply to {id} round {round}").into_bytes();
-        body.extend(XorShift::new((id * 57 + round) as u64 + 7).bytes(id % 300 + round));
+        body.extend(SampleRng::new((id * 57 + round) as u64 + 7).bytes(id % 300 + round));
         server(Opcode::SMSG_GUILD_ROSTER, &body)
     }
 
@@ -748,7 +717,7 @@ async fn malformed_header_passes_through_opaque() {
 
     // A header announcing 0xFFFF bytes, over the limit of 100, then arbitrary bytes in
     // two writes (the second also holds what looks like a valid frame).
-    let mut rng = XorShift::new(0xBAD);
+    let mut rng = SampleRng::new(0xBAD);
     let mut opaque = vec![0xFF, 0xFF, 0x34, 0x12, 0x00, 0x00];
     opaque.extend(rng.bytes(5000));
     let tail = [

@@ -30,6 +30,26 @@ impl SampleRng {
         self.next_u64() % n.max(1)
     }
 
+    /// An index in `0..n` (`n` > 0).
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+
+    /// Fills `out` with random bytes.
+    pub fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let word = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut out = vec![0; len];
+        self.fill(&mut out);
+        out
+    }
+
     /// True half of the time.
     pub fn coin(&mut self) -> bool {
         self.next_u64() & 1 == 1
