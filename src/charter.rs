@@ -345,10 +345,13 @@ impl<S: CharterStore, D: Directory> Inner<S, D> {
         }
     }
 
+    /// Resolves a signature; a result the owner must also hear goes to `tell_owner`,
+    /// to be delivered after the decision, outside the resolution's time limit.
     async fn sign(
-        self: &Arc<Self>,
+        &self,
         session: &SessionInfo,
         frame: &Frame,
+        tell_owner: &mut Option<(u32, Frame)>,
     ) -> Result<Decision, Failure> {
         let sign = CmsgPetitionSign::decode(frame.body())?;
         let Some(petition) = self.store.petition(sign.petition.low()).await? else {
@@ -379,16 +382,8 @@ impl<S: CharterStore, D: Directory> Inner<S, D> {
             return Ok(Decision::Drop);
         };
         let frame = server_frame(&result)?;
-        // The signature is committed: the signer is answered whatever happens next,
-        // and the owner is told off the resolution's clock.
-        let inner = Arc::clone(self);
-        let owner = petition.owner_guid;
-        let told = frame.clone();
-        tokio::spawn(async move {
-            if let Err(e) = inner.deliver(owner, vec![told]).await {
-                warn!(petition = petition.petition_guid, error = %e, "could not tell the charter owner");
-            }
-        });
+        // The signature is committed: the signer is answered whatever the bus does.
+        *tell_owner = Some((petition.owner_guid, frame.clone()));
         Ok(Decision::Answer(vec![frame]))
     }
 
@@ -668,10 +663,13 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
         let started = Instant::now();
         let kind = frame.opcode().name().unwrap_or("other");
         let limit = inner.settings.timeout;
+        let mut tell_owner = None;
         let resolution = async {
             match (frame.origin(), frame.opcode()) {
                 (Origin::Client, Opcode::CMSG_OFFER_PETITION) => inner.offer(session, frame).await,
-                (Origin::Client, Opcode::CMSG_PETITION_SIGN) => inner.sign(session, frame).await,
+                (Origin::Client, Opcode::CMSG_PETITION_SIGN) => {
+                    inner.sign(session, frame, &mut tell_owner).await
+                }
                 (Origin::Client, Opcode::CMSG_PETITION_QUERY) => inner.query(frame).await,
                 (Origin::Client, Opcode::CMSG_PETITION_SHOW_SIGNATURES) => {
                     inner.show(session, frame).await
@@ -697,6 +695,15 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
         let result = tokio::time::timeout(limit, resolution)
             .await
             .unwrap_or(Err(Failure::Timeout(limit)));
+        // Before the signer's answer is queued (so the order is fixed), but with a time
+        // limit of its own: a slow bus delays the answer, never undoes it.
+        if let Some((owner, told)) = tell_owner {
+            match tokio::time::timeout(limit, inner.deliver(owner, vec![told])).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => warn!(owner, error = %e, "could not tell the charter owner"),
+                Err(_) => warn!(owner, "telling the charter owner timed out"),
+            }
+        }
         metrics::histogram!(m::RESOLUTION_SECONDS, "kind" => kind)
             .record(started.elapsed().as_secs_f64());
         result.unwrap_or_else(|e| {
