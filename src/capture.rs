@@ -84,8 +84,8 @@ pub fn header(meta: &[(&str, String)]) -> Vec<u8> {
     out
 }
 
-/// Encodes one record.
-pub fn record(origin: Origin, at: Duration, frame: &Frame) -> Vec<u8> {
+/// Encodes one record of `frame`, a whole frame with its header in plain text.
+pub fn record(origin: Origin, at: Duration, frame: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(13 + frame.len());
     out.push(match origin {
         Origin::Client => 0,
@@ -93,7 +93,7 @@ pub fn record(origin: Origin, at: Duration, frame: &Frame) -> Vec<u8> {
     });
     out.extend_from_slice(&(at.as_micros() as u64).to_le_bytes());
     out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    out.extend_from_slice(frame.as_bytes());
+    out.extend_from_slice(frame);
     out
 }
 
@@ -177,7 +177,7 @@ impl Capture {
             .collect();
         let mut out = header(&meta);
         for r in &self.records {
-            out.extend(record(r.origin, r.at, &r.frame));
+            out.extend(record(r.origin, r.at, r.frame.as_bytes()));
         }
         out
     }
@@ -228,8 +228,9 @@ impl Recorder {
         }
     }
 
-    /// Queues one frame; dropped (and counted) if the writer is behind.
-    pub fn record(&self, origin: Origin, frame: &Frame) {
+    /// Queues one frame (whole, header in plain text); dropped (and counted) if the
+    /// writer is behind.
+    pub fn record(&self, origin: Origin, frame: &[u8]) {
         let bytes = record(origin, self.started.elapsed(), frame);
         if self.queue.try_send(bytes).is_err() {
             metrics::counter!(crate::metrics::CAPTURE_DROPPED_TOTAL).increment(1);

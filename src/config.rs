@@ -65,7 +65,8 @@ pub struct Config {
     pub connect_attempts: u32,
     /// Delay before the second attempt, doubled for each further one, in milliseconds.
     pub connect_backoff_ms: u64,
-    /// Frames queued toward each side of a session before its reader waits.
+    /// Injected frames (answers, deliveries from other sessions) queued toward each
+    /// side of a session before their sender waits.
     pub session_queue: usize,
     /// Seconds sessions may run on after SIGTERM before they are closed.
     pub shutdown_grace_secs: u64,

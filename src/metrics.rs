@@ -100,6 +100,13 @@ pub const CHARTER_RESULTS: &[(&str, &[&str])] = &[
     ("guild_query", &["answered", "cached"]),
 ];
 
+/// Frames and bytes of opcodes labelled `other`, counted locally over a batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    frames: u64,
+    bytes: u64,
+}
+
 /// Counters for the frames of one direction that carry no opcode label of their own,
 /// resolved once per session instead of once per frame.
 #[derive(Clone)]
@@ -117,6 +124,25 @@ impl FrameCounters {
             direction,
             other_frames: metrics::counter!(FRAMES_TOTAL, "direction" => direction, "opcode" => OTHER),
             other_bytes: metrics::counter!(BYTES_TOTAL, "direction" => direction, "opcode" => OTHER),
+        }
+    }
+
+    /// Counts one frame of `len` bytes: labelled opcodes at once, the rest into
+    /// `tally`, to be added with [`FrameCounters::add`] once per batch of frames.
+    pub fn tally(&self, tally: &mut Tally, opcode: Opcode, len: usize) {
+        if opcode_label(opcode) == OTHER {
+            tally.frames += 1;
+            tally.bytes += len as u64;
+        } else {
+            self.count(opcode, len);
+        }
+    }
+
+    /// Adds the frames tallied as `other`.
+    pub fn add(&self, tally: Tally) {
+        if tally.frames > 0 {
+            self.other_frames.increment(tally.frames);
+            self.other_bytes.increment(tally.bytes);
         }
     }
 

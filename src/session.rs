@@ -2,34 +2,42 @@
 //! is playing behind it.
 //!
 //! ```text
-//!  gateway ──read──▶ [client reader] ──queue──▶ [upstream writer] ──▶ worldserver
-//!  gateway ◀──────── [gateway writer] ◀──queue── [server reader] ◀──read── worldserver
+//!  gateway ──read──▶ [client pump] ──write──▶ worldserver
+//!                       │    ▲
+//!               answers │    │ answers
+//!                       ▼    │
+//!  gateway ◀──write── [server pump] ◀──read── worldserver
 //! ```
 //!
-//! Each reader frames its socket, lets the [`Handler`] decide about intercepted
-//! opcodes and puts frames on the bounded queue of a writer: onward, or back to the
-//! side that sent them. Writers only write, so a slow peer fills its writer's queue,
-//! which stops the reader feeding it: backpressure without unbounded buffers, and no
-//! cycle that could deadlock. Frames nobody rewrites leave as the bytes that arrived.
+//! Each direction is one pump, a task of its own: it reads a chunk from its peer,
+//! walks the frames in it where they lie (headers decrypted and re-encrypted in
+//! place in `wotlk-crypt` mode) and writes the chunk onward in one write, the way a
+//! plain relay copies bytes. Frames the [`Handler`] intercepts, and the few session
+//! opcodes the sidecar watches, leave that path: the bytes before them are written,
+//! the frame is decided, and what the decision sends onward is written in its place.
+//! Answers for the peer a pump reads go to the other pump's bounded inbox, as do
+//! frames other sessions deliver. A pump writes before it reads again, so a slow
+//! peer stops the pump feeding it (backpressure without unbounded buffers); a pump
+//! waiting for room in the other's inbox keeps serving its own, so the two cannot
+//! deadlock. Frames nobody rewrites leave as the bytes that arrived.
 //!
 //! In `wotlk-crypt` mode each of the four legs keeps its own header keystream, so
 //! frames can be injected or dropped without desynchronising either peer. When the
-//! session key cannot be found, both readers fall back to copying opaque bytes.
+//! session key cannot be found, both pumps fall back to copying opaque bytes.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use tc9_codec::crypt::SESSION_KEY_LEN;
+use bytes::{Buf, BytesMut};
+use futures::FutureExt;
 use tc9_codec::messages::{CmsgAuthSession, CmsgPlayerLogin};
-use tc9_codec::{Frame, FrameCodec, FrameError, HeaderCipher, Message, Opcode, Origin};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tc9_codec::{Frame, FrameCodec, FrameError, FrameHead, HeaderCipher, Message, Opcode, Origin};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{Decoder, FramedRead};
+use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
@@ -40,12 +48,12 @@ use crate::metrics as m;
 use crate::server::Shared;
 use crate::store::Character;
 
-/// Initial read buffer per socket; grows for large frames.
-const READ_BUFFER: usize = 2 * 1024;
-/// Bytes a writer gathers from its queue before writing them out.
-const WRITE_BATCH: usize = 64 * 1024;
-/// Buffers grown past this by large frames are released once drained.
-const SHRINK_ABOVE: usize = 16 * 1024;
+/// Room a pump makes in its read buffer before reading (the buffer grows further
+/// for a frame that needs it).
+const READ_CHUNK: usize = 8 * 1024;
+/// Drained read buffers up to this size are kept for the next read; larger ones,
+/// grown by large frames, are released so idle sessions stay small.
+const KEEP_BUFFER: usize = READ_CHUNK;
 
 /// Who is playing behind a session, as far as the sidecar has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,7 +81,7 @@ pub struct SessionInfo {
 const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl SessionInfo {
-    /// A session with no identity yet, whose gateway writer reads `to_gateway`.
+    /// A session with no identity yet, whose gateway-side pump reads `to_gateway`.
     fn new(id: u64, peer: SocketAddr, to_gateway: mpsc::Sender<Outbound>) -> Self {
         SessionInfo {
             id,
@@ -110,105 +118,30 @@ impl SessionInfo {
     }
 }
 
-/// What a reader hands to a writer.
+/// What one pump hands to the other, through its inbox.
 #[derive(Debug)]
 enum Outbound {
-    /// A frame, header encrypted by the writer when its cipher is on.
+    /// A frame to write, header encrypted when the pump's writing cipher is on.
     Frame(Frame),
-    /// Opaque bytes, written as they are.
-    Raw(Bytes),
-    /// Encrypt the headers of every later frame.
-    StartCipher(Box<HeaderCipher>),
-    /// The source side finished sending: flush and half-close.
-    Shutdown,
-    /// The source side reset: reset this side too.
-    Reset,
-}
-
-/// A change the client reader asks of the server reader's decoder (crypt mode).
-#[derive(Debug)]
-enum Switch {
-    /// Decrypt headers from the next frame on.
-    Cipher(Box<[u8; SESSION_KEY_LEN]>),
-    /// Stop framing: copy bytes.
+    /// The session key was found (sent to the server pump): decrypt the worldserver's
+    /// headers and encrypt the gateway's after `SMSG_AUTH_CHALLENGE`.
+    StartCrypt(Box<Ciphers>),
+    /// No session key (sent to the server pump): copy the rest as opaque bytes.
     Opaque,
 }
 
-type SwitchSlot = Arc<Mutex<Option<Switch>>>;
-
-/// What a session decoder yields.
+/// The two keystreams of the server pump.
 #[derive(Debug)]
-enum Inbound {
-    Frame(Frame),
-    /// The session went opaque: copy the rest as bytes.
-    Opaque,
-    /// The peer closed in the middle of a frame: these bytes are all that is left.
-    Tail(Bytes),
+struct Ciphers {
+    /// Decrypts the headers the worldserver sends.
+    read: HeaderCipher,
+    /// Encrypts the headers written to the gateway.
+    write: HeaderCipher,
 }
 
-/// The frame codec plus the crypt-mode switch of the worldserver side.
-#[derive(Debug)]
-struct SessionDecoder {
-    codec: FrameCodec,
-    switch: Option<SwitchSlot>,
-    /// The worldserver's `SMSG_AUTH_CHALLENGE` (always plain) has been read.
-    seen_challenge: bool,
-}
-
-impl SessionDecoder {
-    fn new(codec: FrameCodec, switch: Option<SwitchSlot>) -> Self {
-        SessionDecoder {
-            codec,
-            switch,
-            seen_challenge: false,
-        }
-    }
-}
-
-impl Decoder for SessionDecoder {
-    type Item = Inbound;
-    type Error = FrameError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
-        if let (Some(slot), true) = (&self.switch, self.seen_challenge) {
-            // The switch is set before CMSG_AUTH_SESSION goes upstream, and after its
-            // plain challenge the worldserver sends nothing until it has read that
-            // packet: whatever is buffered from here on starts an encrypted frame.
-            let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-            match pending {
-                Some(Switch::Cipher(key)) => {
-                    self.codec
-                        .set_cipher(Some(HeaderCipher::server_to_client(&key)));
-                    self.switch = None;
-                }
-                Some(Switch::Opaque) => {
-                    self.switch = None;
-                    return Ok(Some(Inbound::Opaque));
-                }
-                None => {}
-            }
-        }
-        let frame = self.codec.decode(src)?;
-        if let Some(frame) = &frame {
-            if frame.opcode() == Opcode::SMSG_AUTH_CHALLENGE {
-                self.seen_challenge = true;
-            }
-        }
-        Ok(frame.map(Inbound::Frame))
-    }
-
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
-        match self.decode(src)? {
-            Some(inbound) => Ok(Some(inbound)),
-            None if src.is_empty() => Ok(None),
-            None => Ok(Some(Inbound::Tail(src.split().freeze()))),
-        }
-    }
-}
-
-/// What a reader does after a frame.
+/// What a pump does after a frame.
 enum Flow {
-    /// Read the next frame.
+    /// Go on with the next frame.
     Continue,
     /// Copy the rest of this direction as opaque bytes.
     Opaque,
@@ -217,7 +150,7 @@ enum Flow {
 }
 
 impl From<bool> for Flow {
-    /// `true` (queued) continues, `false` (session over) stops.
+    /// `true` (sent) continues, `false` (session over) stops.
     fn from(sent: bool) -> Self {
         if sent {
             Flow::Continue
@@ -227,13 +160,13 @@ impl From<bool> for Flow {
     }
 }
 
-/// How a reader ended.
-enum ReadEnd {
+/// How a pump ended.
+enum End {
     /// The peer closed its sending side.
     Eof,
     /// The peer reset, or the stream broke.
     Broken,
-    /// The session was cancelled.
+    /// The session was cancelled, or the other side of it is gone.
     Cancelled,
 }
 
@@ -313,28 +246,10 @@ async fn proxy<H: Handler>(
     let (gateway_read, gateway_write) = gateway.into_split();
     let (upstream_read, upstream_write) = upstream.into_split();
     let queue = shared.config.session_queue;
-    let (to_upstream, upstream_queue) = mpsc::channel(queue);
-    let (to_gateway, gateway_queue) = mpsc::channel(queue);
+    let (to_upstream, upstream_inbox) = mpsc::channel(queue);
+    let (to_gateway, gateway_inbox) = mpsc::channel(queue);
     let info = Arc::new(SessionInfo::new(id, peer, to_gateway.clone()));
     let crypt = shared.config.link_mode == LinkMode::WotlkCrypt;
-    let switch: Option<SwitchSlot> = crypt.then(SwitchSlot::default);
-
-    let client_reader = FramedRead::with_capacity(
-        gateway_read,
-        SessionDecoder::new(
-            FrameCodec::new(Origin::Client, shared.config.max_client_frame),
-            None,
-        ),
-        READ_BUFFER,
-    );
-    let server_reader = FramedRead::with_capacity(
-        upstream_read,
-        SessionDecoder::new(
-            FrameCodec::new(Origin::Server, shared.config.max_server_frame),
-            switch.clone(),
-        ),
-        READ_BUFFER,
-    );
 
     let recorder = (!shared.config.capture_dir.is_empty()).then(|| {
         Recorder::start(
@@ -345,42 +260,51 @@ async fn proxy<H: Handler>(
             if crypt { "wotlk-crypt" } else { "plain" },
         )
     });
-    let client_side = Reader {
-        shared: &shared,
+    let client = Pump {
+        shared: Arc::clone(&shared),
+        info: Arc::clone(&info),
         recorder: recorder.clone(),
-        info: &info,
+        counters: m::FrameCounters::new(true),
         origin: Origin::Client,
-        onward: to_upstream.clone(),
-        back: to_gateway.clone(),
-        switch,
-        cancel: &session_cancel,
+        src: gateway_read,
+        dst: upstream_write,
+        decoder: FrameCodec::new(Origin::Client, shared.config.max_client_frame),
+        encoder: FrameCodec::new(Origin::Client, 0xFFFF),
+        buf: BytesMut::new(),
+        inbox: upstream_inbox,
+        inbox_open: true,
+        back: to_gateway,
+        crypt,
+        opaque: false,
+        seen_challenge: false,
+        pending_switch: None,
+        cancel: session_cancel.clone(),
     };
-    let server_side = Reader {
-        shared: &shared,
+    let server = Pump {
+        shared: Arc::clone(&shared),
+        info: Arc::clone(&info),
         recorder,
-        info: &info,
+        counters: m::FrameCounters::new(false),
         origin: Origin::Server,
-        onward: to_gateway,
+        src: upstream_read,
+        dst: gateway_write,
+        decoder: FrameCodec::new(Origin::Server, shared.config.max_server_frame),
+        encoder: FrameCodec::server(),
+        buf: BytesMut::new(),
+        inbox: gateway_inbox,
+        inbox_open: true,
         back: to_upstream,
-        switch: None,
-        cancel: &session_cancel,
+        crypt,
+        opaque: false,
+        seen_challenge: false,
+        pending_switch: None,
+        cancel: session_cancel,
     };
-    tokio::join!(
-        client_side.run(client_reader),
-        server_side.run(server_reader),
-        write_side(
-            upstream_write,
-            upstream_queue,
-            FrameCodec::new(Origin::Client, 0xFFFF),
-            &session_cancel
-        ),
-        write_side(
-            gateway_write,
-            gateway_queue,
-            FrameCodec::server(),
-            &session_cancel
-        ),
-    );
+    // One task per direction: a packet wakes only the pump that has work.
+    let span = tracing::Span::current();
+    let client = tokio::spawn(client.run().instrument(span.clone()));
+    let server = tokio::spawn(server.run().instrument(span));
+    let _ = tokio::join!(client, server);
     let left = info.lock().character_guid.take();
     if let Some(character) = left {
         shared
@@ -390,142 +314,390 @@ async fn proxy<H: Handler>(
     }
 }
 
-/// One direction's reader and where its frames go.
-struct Reader<'a, H: Handler> {
-    shared: &'a Shared<H>,
+/// One direction of a session: reads `src`, writes `dst`.
+struct Pump<H: Handler> {
+    shared: Arc<Shared<H>>,
+    info: Arc<SessionInfo>,
     /// Where frames are captured, when capturing.
     recorder: Option<Recorder>,
-    info: &'a Arc<SessionInfo>,
+    counters: m::FrameCounters,
+    /// Who sends what this pump reads.
     origin: Origin,
-    /// Toward the other peer.
-    onward: mpsc::Sender<Outbound>,
-    /// Back toward the peer this reader reads.
+    src: OwnedReadHalf,
+    dst: OwnedWriteHalf,
+    /// Frames read from `src`, with that leg's keystream.
+    decoder: FrameCodec,
+    /// Frames written to `dst`, with that leg's keystream.
+    encoder: FrameCodec,
+    /// Bytes read and not yet written: at most the start of one frame between reads.
+    buf: BytesMut,
+    /// Frames for `dst` from the other pump and from other sessions.
+    inbox: mpsc::Receiver<Outbound>,
+    inbox_open: bool,
+    /// The other pump's inbox: toward the peer this pump reads.
     back: mpsc::Sender<Outbound>,
-    /// The server reader's switch, set by the client reader in crypt mode.
-    switch: Option<SwitchSlot>,
-    cancel: &'a CancellationToken,
+    /// The link is in `wotlk-crypt` mode.
+    crypt: bool,
+    /// Bytes are copied without framing from now on.
+    opaque: bool,
+    /// The server pump has forwarded `SMSG_AUTH_CHALLENGE`.
+    seen_challenge: bool,
+    /// A crypt switch received before the challenge, applied after it.
+    pending_switch: Option<Outbound>,
+    cancel: CancellationToken,
 }
 
-impl<H: Handler> Reader<'_, H> {
-    async fn run<R>(self, mut reader: FramedRead<R, SessionDecoder>)
-    where
-        R: AsyncRead + Unpin,
-    {
-        let counters = m::FrameCounters::new(self.origin == Origin::Client);
+impl<H: Handler> Pump<H> {
+    /// Runs this direction to its end.
+    async fn run(mut self) {
+        let cancel = self.cancel.clone();
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         let end = loop {
-            let next = tokio::select! {
-                next = reader.next() => next,
-                _ = self.cancel.cancelled() => break ReadEnd::Cancelled,
-            };
-            match next {
-                None => break ReadEnd::Eof,
-                Some(Ok(Inbound::Frame(frame))) => {
-                    shrink_read_buffer(&mut reader);
-                    counters.count(frame.opcode(), frame.len());
-                    if let Some(recorder) = &self.recorder {
-                        recorder.record(self.origin, &frame);
+            tokio::select! {
+                biased;
+                item = self.inbox.recv(), if self.inbox_open => match item {
+                    Some(item) => {
+                        if !self.deliver(item).await {
+                            break End::Cancelled;
+                        }
                     }
-                    match self.on_frame(frame, &mut reader).await {
-                        Flow::Continue => {}
-                        Flow::Opaque => break self.copy_opaque(reader).await,
-                        Flow::Stop => break ReadEnd::Cancelled,
+                    None => self.inbox_open = false,
+                },
+                ready = self.src.readable() => {
+                    if ready.is_err() {
+                        break End::Broken;
                     }
-                }
-                Some(Ok(Inbound::Opaque)) => break self.copy_opaque(reader).await,
-                Some(Ok(Inbound::Tail(bytes))) => {
-                    // A partial frame before the peer closed: forward what came, in
-                    // plain mode (an encrypted header was decrypted in place).
-                    if reader.decoder().codec.is_encrypted() {
-                        break ReadEnd::Broken;
-                    }
-                    metrics::counter!(m::MALFORMED_FRAMES_TOTAL, "direction" => direction(self.origin))
-                        .increment(1);
-                    if !self.send(&self.onward, Outbound::Raw(bytes)).await {
-                        break ReadEnd::Cancelled;
+                    if let Err(end) = self.read_once().await {
+                        break end;
                     }
                 }
-                Some(Err(FrameError::Io(e))) => {
-                    debug!(side = %self.origin, error = %e, "read failed");
-                    break ReadEnd::Broken;
-                }
-                Some(Err(e)) => {
-                    metrics::counter!(m::MALFORMED_FRAMES_TOTAL, "direction" => direction(self.origin))
-                        .increment(1);
-                    if reader.decoder().codec.is_encrypted() {
-                        warn!(side = %self.origin, error = %e, "unframeable encrypted stream; resetting the session");
-                        break ReadEnd::Broken;
-                    }
-                    warn!(side = %self.origin, error = %e, "unframeable stream; copying the rest of this direction as bytes");
-                    break self.copy_opaque(reader).await;
-                }
+                _ = &mut cancelled => break End::Cancelled,
             }
         };
         match end {
-            ReadEnd::Eof => {
-                let _ = self.onward.send(Outbound::Shutdown).await;
+            End::Eof => {
+                let _ = self.dst.shutdown().await;
             }
-            ReadEnd::Broken => {
-                let _ = self.onward.try_send(Outbound::Reset);
-                self.cancel.cancel();
+            End::Broken => {
+                self.dst.close_with_reset();
+                cancel.cancel();
             }
-            ReadEnd::Cancelled => {}
+            End::Cancelled => {}
         }
     }
 
-    /// Queues `item` on `queue`; false when the session is over.
-    async fn send(&self, queue: &mpsc::Sender<Outbound>, item: Outbound) -> bool {
-        tokio::select! {
-            sent = queue.send(item) => sent.is_ok(),
-            _ = self.cancel.cancelled() => false,
+    /// Reads what the socket has and forwards the whole frames in it.
+    async fn read_once(&mut self) -> Result<(), End> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        // The socket is ready, so this read does not wait; a poll (unlike a `try_`
+        // read) also notes a short read as draining the socket, which saves the
+        // failing read a `try_` read would need to learn it.
+        match self.src.read_buf(&mut self.buf).now_or_never() {
+            None => return Ok(()),
+            Some(Ok(0)) => return self.read_eof().await,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                debug!(side = %self.origin, error = %e, "read failed");
+                return Err(End::Broken);
+            }
+        }
+        self.forward_buffered().await?;
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUFFER {
+            self.buf = BytesMut::new();
+        } else if let Some(needed) = self.decoder.pending_len(&self.buf) {
+            // The start of a large frame: make room for all of it at once.
+            self.buf.reserve(needed.saturating_sub(self.buf.len()));
+        }
+        Ok(())
+    }
+
+    /// The peer closed: forward a partial frame it left (plain mode), then end.
+    async fn read_eof(&mut self) -> Result<(), End> {
+        if self.buf.is_empty() {
+            return Err(End::Eof);
+        }
+        if !self.opaque && self.decoder.is_encrypted() {
+            // Its header was decrypted in place: the bytes cannot go on as they came.
+            return Err(End::Broken);
+        }
+        self.count_malformed();
+        let rest = self.buf.split();
+        if !self.write_bytes(&rest).await {
+            return Err(End::Cancelled);
+        }
+        Err(End::Eof)
+    }
+
+    /// Forwards every whole frame in the buffer, leaving the start of the next one.
+    async fn forward_buffered(&mut self) -> Result<(), End> {
+        if self.opaque {
+            let all = self.buf.split();
+            return self.write_region(&all, 0, all.len()).await;
+        }
+        let mut tally = m::Tally::default();
+        // Bytes [from, at) are whole frames ready to go as they lie.
+        let mut from = 0;
+        let mut at = 0;
+        let result = loop {
+            let head = match self.decoder.next_frame(&mut self.buf[at..]) {
+                Ok(Some(head)) => head,
+                Ok(None) => break Ok(()),
+                Err(e) => {
+                    let written = self.unframeable(e, from, at).await;
+                    (from, at) = (0, 0);
+                    break written;
+                }
+            };
+            let end = at + head.len;
+            if let Some(recorder) = &self.recorder {
+                recorder.record(self.origin, &self.buf[at..end]);
+            }
+            if !self.watched(head.opcode) {
+                self.counters.tally(&mut tally, head.opcode, head.len);
+                self.encoder
+                    .seal_header(&mut self.buf[at..at + head.header_len]);
+                at = end;
+                if head.opcode == Opcode::SMSG_AUTH_CHALLENGE && self.origin == Origin::Server {
+                    self.seen_challenge = true;
+                    if let Some(switch) = self.pending_switch.take() {
+                        self.switch(switch, end);
+                        if self.opaque {
+                            // Whatever follows the challenge goes on as bytes.
+                            at = self.buf.len();
+                            break Ok(());
+                        }
+                    }
+                }
+                continue;
+            }
+            self.counters.count(head.opcode, head.len);
+            let (frame, before) = self.take_frame(head, from, at);
+            (from, at) = (0, 0);
+            if !self.write_bytes(&before).await {
+                break Err(End::Cancelled);
+            }
+            match self.on_frame(frame).await {
+                Flow::Continue => {}
+                Flow::Opaque => {
+                    self.opaque = true;
+                    let rest = self.buf.split();
+                    break self.write_region(&rest, 0, rest.len()).await;
+                }
+                Flow::Stop => break Err(End::Cancelled),
+            }
+        };
+        self.counters.add(tally);
+        result?;
+        if at > from {
+            let ready = self.buf.split_to(at);
+            return self.write_region(&ready, from, at).await;
+        }
+        Ok(())
+    }
+
+    /// Splits the watched frame `head` at `at` off the buffer, with the whole frames
+    /// before it (`[from, at)`, to be written first).
+    fn take_frame(&mut self, head: FrameHead, from: usize, at: usize) -> (Frame, BytesMut) {
+        let mut before = self.buf.split_to(at);
+        before.advance(from);
+        let bytes = self.buf.split_to(head.len).freeze();
+        (Frame::from_head(self.origin, head, bytes), before)
+    }
+
+    /// A framing error in the buffer at `at`: plain streams go opaque from there,
+    /// encrypted ones are reset.
+    async fn unframeable(&mut self, e: FrameError, from: usize, at: usize) -> Result<(), End> {
+        self.count_malformed();
+        if self.decoder.is_encrypted() {
+            warn!(side = %self.origin, error = %e, "unframeable encrypted stream; resetting the session");
+            let ready = self.buf.split_to(at);
+            self.write_region(&ready, from, at).await?;
+            return Err(End::Broken);
+        }
+        warn!(side = %self.origin, error = %e, "unframeable stream; copying the rest of this direction as bytes");
+        self.opaque = true;
+        let all = self.buf.split();
+        self.write_region(&all, from, all.len()).await
+    }
+
+    /// Whether a frame leaves the fast path: intercepted, or a session opcode.
+    fn watched(&self, opcode: Opcode) -> bool {
+        let session = match self.origin {
+            Origin::Client => {
+                opcode == Opcode::CMSG_AUTH_SESSION || opcode == Opcode::CMSG_PLAYER_LOGIN
+            }
+            Origin::Server => {
+                opcode == Opcode::SMSG_LOGIN_VERIFY_WORLD || opcode == Opcode::SMSG_LOGOUT_COMPLETE
+            }
+        };
+        session || self.shared.handler.intercepts(self.origin, opcode)
+    }
+
+    fn count_malformed(&self) {
+        metrics::counter!(m::MALFORMED_FRAMES_TOTAL, "direction" => m::direction_label(self.origin == Origin::Client))
+            .increment(1);
+    }
+
+    /// Writes `bytes[from..to]` to `dst`; false (session cancelled) if that fails.
+    async fn write_region(&mut self, bytes: &[u8], from: usize, to: usize) -> Result<(), End> {
+        if self.write_bytes(&bytes[from..to]).await {
+            Ok(())
+        } else {
+            Err(End::Cancelled)
         }
     }
 
-    /// Handles one frame.
-    async fn on_frame<R>(&self, frame: Frame, reader: &mut FramedRead<R, SessionDecoder>) -> Flow {
+    /// Writes `bytes` to `dst`; false when the session is over (a failed write ends
+    /// it).
+    async fn write_bytes(&mut self, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        let written = tokio::select! {
+            biased;
+            written = self.dst.write_all(bytes) => written,
+            _ = self.cancel.cancelled() => return false,
+        };
+        if written.is_err() {
+            self.cancel.cancel();
+            return false;
+        }
+        true
+    }
+
+    /// Writes frames to `dst`, headers sealed by this leg's cipher.
+    async fn write_frames(&mut self, frames: impl IntoIterator<Item = Frame>) -> bool {
+        let mut out = BytesMut::new();
+        for frame in frames {
+            if let Err(e) = self.encoder.encode(&frame, &mut out) {
+                warn!(error = %e, "dropping a frame the pump cannot encode");
+            }
+        }
+        self.write_bytes(&out).await
+    }
+
+    /// Handles one item of the inbox, and whatever else is queued behind it.
+    async fn deliver(&mut self, first: Outbound) -> bool {
+        let mut frames = Vec::new();
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Outbound::Frame(frame) => frames.push(frame),
+                switch => {
+                    if !self.write_frames(frames.drain(..)).await {
+                        return false;
+                    }
+                    if self.seen_challenge {
+                        self.switch(switch, 0);
+                        if self.opaque {
+                            let rest = self.buf.split();
+                            if !self.write_bytes(&rest).await {
+                                return false;
+                            }
+                        }
+                    } else {
+                        self.pending_switch = Some(switch);
+                    }
+                }
+            }
+            next = self.inbox.try_recv().ok();
+        }
+        self.write_frames(frames).await
+    }
+
+    /// Applies a crypt switch to the frames after `at` in the buffer (all of it when
+    /// `at` is 0 and nothing is being forwarded).
+    fn switch(&mut self, switch: Outbound, at: usize) {
+        match switch {
+            Outbound::StartCrypt(ciphers) => {
+                let Ciphers { read, write } = *ciphers;
+                self.decoder.set_cipher(Some(read));
+                self.encoder.set_cipher(Some(write));
+            }
+            Outbound::Opaque => self.opaque = true,
+            Outbound::Frame(_) => {}
+        }
+        debug!(side = %self.origin, at, "crypt switch");
+    }
+
+    /// Queues `item` in the other pump's inbox, serving this pump's own inbox while
+    /// that one is full; false when the session is over.
+    async fn send_back(&mut self, item: Outbound) -> bool {
+        let back = self.back.clone();
+        let cancel = self.cancel.clone();
+        loop {
+            tokio::select! {
+                biased;
+                permit = back.reserve() => {
+                    return match permit {
+                        Ok(permit) => {
+                            permit.send(item);
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                }
+                own = self.inbox.recv(), if self.inbox_open => match own {
+                    Some(own) => {
+                        if !self.deliver(own).await {
+                            return false;
+                        }
+                    }
+                    None => self.inbox_open = false,
+                },
+                _ = cancel.cancelled() => return false,
+            }
+        }
+    }
+
+    /// Handles one watched frame.
+    async fn on_frame(&mut self, frame: Frame) -> Flow {
         let event = self.observe(&frame);
-        let flow = self.dispatch(frame, reader).await;
-        // After the frame is queued: a character is announced only once its
+        let flow = self.dispatch(frame).await;
+        // After the frame is written: a character is announced only once its
         // SMSG_LOGIN_VERIFY_WORLD is on its way to the client.
         if let Some(event) = event {
-            self.shared.handler.session_event(self.info, event).await;
+            self.shared.handler.session_event(&self.info, event).await;
         }
         flow
     }
 
     /// Sends one frame where the handler decides.
-    async fn dispatch<R>(&self, frame: Frame, reader: &mut FramedRead<R, SessionDecoder>) -> Flow {
+    async fn dispatch(&mut self, frame: Frame) -> Flow {
         let opcode = frame.opcode();
-        if self.origin == Origin::Client && opcode == Opcode::CMSG_AUTH_SESSION {
-            if let Some(slot) = &self.switch {
-                return self.start_crypt(slot, frame, reader).await;
-            }
+        if self.origin == Origin::Client && opcode == Opcode::CMSG_AUTH_SESSION && self.crypt {
+            return self.start_crypt(frame).await;
         }
         if !self.shared.handler.intercepts(self.origin, opcode) {
-            return self.send(&self.onward, Outbound::Frame(frame)).await.into();
+            return self.write_frames([frame]).await.into();
         }
-        let decision = self.shared.handler.handle(self.info, &frame).await;
+        let decision = self.shared.handler.handle(&self.info, &frame).await;
         metrics::counter!(
             m::DECISIONS_TOTAL,
             "opcode" => m::opcode_label(opcode),
             "outcome" => decision.outcome()
         )
         .increment(1);
-        let (queue, frames) = match decision {
-            Decision::Forward => (&self.onward, vec![frame]),
+        match decision {
+            Decision::Forward => self.write_frames([frame]).await.into(),
             Decision::FailOpen(reason) => {
                 info!(%opcode, %reason, "failing open: forwarding the original");
-                (&self.onward, vec![frame])
+                self.write_frames([frame]).await.into()
             }
-            Decision::Rewrite(frames) => (&self.onward, frames),
-            Decision::Answer(frames) => (&self.back, frames),
-            Decision::Drop => (&self.onward, Vec::new()),
-        };
-        for f in frames {
-            if !self.send(queue, Outbound::Frame(f)).await {
-                return Flow::Stop;
+            Decision::Rewrite(frames) => self.write_frames(frames).await.into(),
+            Decision::Answer(frames) => {
+                for f in frames {
+                    if !self.send_back(Outbound::Frame(f)).await {
+                        return Flow::Stop;
+                    }
+                }
+                Flow::Continue
             }
+            Decision::Drop => Flow::Continue,
         }
-        Flow::Continue
     }
 
     /// Tracks the session's identity from the session opcodes.
@@ -569,7 +741,7 @@ impl<H: Handler> Reader<'_, H> {
         let Some(guid) = self.info.lock().character_guid else {
             return;
         };
-        let info = Arc::clone(self.info);
+        let info = Arc::clone(&self.info);
         let span = tracing::Span::current();
         tokio::spawn(
             async move {
@@ -591,12 +763,7 @@ impl<H: Handler> Reader<'_, H> {
 
     /// `CMSG_AUTH_SESSION` in crypt mode: find the session key and switch all four legs
     /// to encrypted headers, or the whole session to opaque bytes.
-    async fn start_crypt<R>(
-        &self,
-        slot: &SwitchSlot,
-        frame: Frame,
-        reader: &mut FramedRead<R, SessionDecoder>,
-    ) -> Flow {
+    async fn start_crypt(&mut self, frame: Frame) -> Flow {
         let account = self.info.lock().account_name.clone();
         let key = match (&self.shared.auth, account) {
             (Some(db), Some(account)) => match db.session_key(&account).await {
@@ -612,154 +779,33 @@ impl<H: Handler> Reader<'_, H> {
         metrics::counter!(m::CRYPT_KEY_LOOKUPS_TOTAL, "result" => found).increment(1);
         match key {
             Some(key) => {
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Switch::Cipher(Box::new(key)));
-                reader
-                    .decoder_mut()
-                    .codec
+                self.decoder
                     .set_cipher(Some(HeaderCipher::client_to_server(&key)));
-                // The gateway decrypts every server header after its CMSG_AUTH_SESSION,
-                // answers injected by the sidecar included: its writer encrypts from now.
-                // The only plain server frame, SMSG_AUTH_CHALLENGE, is queued already.
-                let upstream_cipher = Box::new(HeaderCipher::client_to_server(&key));
-                let gateway_cipher = Box::new(HeaderCipher::server_to_client(&key));
-                (self
-                    .send(&self.back, Outbound::StartCipher(gateway_cipher))
-                    .await
-                    && self.send(&self.onward, Outbound::Frame(frame)).await
-                    && self
-                        .send(&self.onward, Outbound::StartCipher(upstream_cipher))
-                        .await)
-                    .into()
+                // The worldserver encrypts every header after its SMSG_AUTH_CHALLENGE,
+                // and the gateway decrypts every one after its CMSG_AUTH_SESSION,
+                // answers injected by the sidecar included.
+                let server_side = Box::new(Ciphers {
+                    read: HeaderCipher::server_to_client(&key),
+                    write: HeaderCipher::server_to_client(&key),
+                });
+                if !self.send_back(Outbound::StartCrypt(server_side)).await
+                    || !self.write_frames([frame]).await
+                {
+                    return Flow::Stop;
+                }
+                self.encoder
+                    .set_cipher(Some(HeaderCipher::client_to_server(&key)));
+                Flow::Continue
             }
             None => {
                 metrics::counter!(m::CRYPT_FALLBACKS_TOTAL).increment(1);
                 warn!("no session key; copying this session as opaque bytes");
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Switch::Opaque);
-                if self.send(&self.onward, Outbound::Frame(frame)).await {
+                if self.send_back(Outbound::Opaque).await && self.write_frames([frame]).await {
                     Flow::Opaque
                 } else {
                     Flow::Stop
                 }
             }
-        }
-    }
-
-    /// Copies everything the reader has left, buffered bytes first, as opaque bytes.
-    async fn copy_opaque<R>(&self, reader: FramedRead<R, SessionDecoder>) -> ReadEnd
-    where
-        R: AsyncRead + Unpin,
-    {
-        let parts = reader.into_parts();
-        let mut io = parts.io;
-        let buffered = parts.read_buf;
-        if !buffered.is_empty()
-            && !self
-                .send(&self.onward, Outbound::Raw(buffered.freeze()))
-                .await
-        {
-            return ReadEnd::Cancelled;
-        }
-        loop {
-            let mut buf = BytesMut::with_capacity(16 * 1024);
-            let read = tokio::select! {
-                read = io.read_buf(&mut buf) => read,
-                _ = self.cancel.cancelled() => return ReadEnd::Cancelled,
-            };
-            match read {
-                Ok(0) => return ReadEnd::Eof,
-                Ok(_) => {
-                    if !self.send(&self.onward, Outbound::Raw(buf.freeze())).await {
-                        return ReadEnd::Cancelled;
-                    }
-                }
-                Err(_) => return ReadEnd::Broken,
-            }
-        }
-    }
-}
-
-/// Releases a read buffer that large frames grew, keeping the bytes it holds.
-fn shrink_read_buffer<R>(reader: &mut FramedRead<R, SessionDecoder>) {
-    let buffer = reader.read_buffer_mut();
-    if buffer.capacity() > SHRINK_ABOVE && buffer.len() <= READ_BUFFER {
-        let mut smaller = BytesMut::with_capacity(READ_BUFFER);
-        smaller.extend_from_slice(buffer);
-        *buffer = smaller;
-    }
-}
-
-/// The metrics label of a direction.
-fn direction(origin: Origin) -> &'static str {
-    m::direction_label(origin == Origin::Client)
-}
-
-/// Writes what the queue brings, batching what is already queued into one write.
-async fn write_side<W>(
-    mut io: W,
-    mut queue: mpsc::Receiver<Outbound>,
-    mut codec: FrameCodec,
-    cancel: &CancellationToken,
-) where
-    W: AsyncWrite + Unpin + SetLinger,
-{
-    let mut buf = BytesMut::new();
-    loop {
-        let first = tokio::select! {
-            // A reset queued just before the session was cancelled must still go out.
-            biased;
-            item = queue.recv() => item,
-            _ = cancel.cancelled() => return,
-        };
-        // Every reader is gone: nothing more will come.
-        let Some(first) = first else {
-            let _ = io.shutdown().await;
-            return;
-        };
-        let mut end = None;
-        let mut next = Some(first);
-        while let Some(item) = next.take() {
-            match item {
-                Outbound::Frame(frame) => {
-                    if let Err(e) = tokio_util::codec::Encoder::encode(&mut codec, &frame, &mut buf)
-                    {
-                        warn!(error = %e, "dropping a frame the writer cannot encode");
-                    }
-                }
-                Outbound::Raw(bytes) => buf.extend_from_slice(&bytes),
-                Outbound::StartCipher(cipher) => codec.set_cipher(Some(*cipher)),
-                Outbound::Shutdown => end = Some(Outbound::Shutdown),
-                Outbound::Reset => end = Some(Outbound::Reset),
-            }
-            if end.is_none() && buf.len() < WRITE_BATCH {
-                next = queue.try_recv().ok();
-            }
-        }
-        if !buf.is_empty() {
-            let written = tokio::select! {
-                written = io.write_all(&buf) => written,
-                _ = cancel.cancelled() => return,
-            };
-            if written.is_err() {
-                cancel.cancel();
-                return;
-            }
-            buf.clear();
-            // Give back what a burst of large frames grew, so idle sessions stay small.
-            if buf.capacity() > SHRINK_ABOVE {
-                buf = BytesMut::new();
-            }
-        }
-        match end {
-            Some(Outbound::Reset) => {
-                io.close_with_reset();
-                return;
-            }
-            Some(_) => {
-                let _ = io.shutdown().await;
-                return;
-            }
-            None => {}
         }
     }
 }

@@ -287,7 +287,7 @@ impl FrameCodec {
     }
 
     /// Decrypts header bytes `[decrypted, upto)` in place.
-    fn decrypt_upto(&mut self, src: &mut BytesMut, upto: usize) {
+    fn decrypt_upto(&mut self, src: &mut [u8], upto: usize) {
         let upto = upto.min(src.len());
         if upto > self.decrypted {
             if let Some(cipher) = &mut self.cipher {
@@ -298,11 +298,26 @@ impl FrameCodec {
     }
 }
 
-impl Decoder for FrameCodec {
-    type Item = Frame;
-    type Error = FrameError;
+/// Where the frame at the front of a buffer lies, as [`FrameCodec::next_frame`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    /// The frame's opcode.
+    pub opcode: Opcode,
+    /// Bytes of the header (2 or 3 size bytes and the opcode).
+    pub header_len: usize,
+    /// Bytes of header and body together.
+    pub len: usize,
+}
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+impl FrameCodec {
+    /// Finds the frame at the front of `src` without moving any byte: its header is
+    /// decrypted in place (once, as its bytes arrive) and `Some` is returned only when
+    /// the whole frame is there. The caller then consumes exactly `len` bytes before
+    /// asking again; `None` means the frame is incomplete and `src` may grow.
+    ///
+    /// This is how a proxy forwards frames as they lie in its read buffer;
+    /// [`Decoder::decode`] builds on it.
+    pub fn next_frame(&mut self, src: &mut [u8]) -> Result<Option<FrameHead>, FrameError> {
         if src.is_empty() {
             return Ok(None);
         }
@@ -316,9 +331,8 @@ impl Decoder for FrameCodec {
         if src.len() < header_len {
             return Ok(None);
         }
-        let size = match size_len {
-            3 => usize::from(src[0] & 0x7F) << 16 | usize::from(src[1]) << 8 | usize::from(src[2]),
-            _ => usize::from(src[0]) << 8 | usize::from(src[1]),
+        let Some((size_len, size)) = size_field(self.origin, src) else {
+            return Ok(None);
         };
         if size < self.origin.opcode_len() {
             return Err(FrameError::TooSmall {
@@ -333,9 +347,8 @@ impl Decoder for FrameCodec {
                 max: self.max_size,
             });
         }
-        let total = size_len + size;
-        if src.len() < total {
-            src.reserve(total - src.len());
+        let len = size_len + size;
+        if src.len() < len {
             return Ok(None);
         }
         let opcode = match self.origin {
@@ -351,12 +364,78 @@ impl Decoder for FrameCodec {
             ]))),
         };
         self.decrypted = 0;
-        Ok(Some(Frame {
-            origin: self.origin,
+        Ok(Some(FrameHead {
             opcode,
             header_len,
-            bytes: src.split_to(total).freeze(),
+            len,
         }))
+    }
+
+    /// Encrypts, in place, a plain header about to be written by this codec (nothing
+    /// without a cipher): the in-place counterpart of [`Encoder::encode`].
+    pub fn seal_header(&mut self, header: &mut [u8]) {
+        if let Some(cipher) = &mut self.cipher {
+            cipher.apply(header);
+        }
+    }
+}
+
+impl Frame {
+    /// A frame over `bytes`, a plain header of `head.header_len` bytes and its body,
+    /// as [`FrameCodec::next_frame`] found them.
+    pub fn from_head(origin: Origin, head: FrameHead, bytes: Bytes) -> Frame {
+        debug_assert_eq!(bytes.len(), head.len);
+        Frame {
+            origin,
+            opcode: head.opcode,
+            header_len: head.header_len,
+            bytes,
+        }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        match self.next_frame(src)? {
+            Some(head) => Ok(Some(Frame::from_head(
+                self.origin,
+                head,
+                src.split_to(head.len).freeze(),
+            ))),
+            None => {
+                if let Some(needed) = self.pending_len(src) {
+                    src.reserve(needed.saturating_sub(src.len()));
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl FrameCodec {
+    /// Total length of the incomplete frame at the front of `src`, once its size field
+    /// is there (decrypted by [`FrameCodec::next_frame`]).
+    pub fn pending_len(&self, src: &[u8]) -> Option<usize> {
+        size_field(self.origin, src).map(|(size_len, size)| size_len + size)
+    }
+}
+
+/// The plain size field at the front of `src`: how many bytes it takes and its value.
+fn size_field(origin: Origin, src: &[u8]) -> Option<(usize, usize)> {
+    let size_len = match origin {
+        Origin::Server if *src.first()? & 0x80 != 0 => 3,
+        _ => 2,
+    };
+    match src.get(..size_len)? {
+        [high, a, b] => Some((
+            3,
+            usize::from(high & 0x7F) << 16 | usize::from(*a) << 8 | usize::from(*b),
+        )),
+        [a, b] => Some((2, usize::from(*a) << 8 | usize::from(*b))),
+        _ => None,
     }
 }
 

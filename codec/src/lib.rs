@@ -29,7 +29,7 @@ pub mod sample;
 pub mod wire;
 
 pub use crypt::HeaderCipher;
-pub use framing::{Frame, FrameCodec, FrameError, Origin};
+pub use framing::{Frame, FrameCodec, FrameError, FrameHead, Origin};
 pub use messages::{ClientMessage, DecodeError, Message, ServerMessage};
 pub use tc9_opcodes::Opcode;
 

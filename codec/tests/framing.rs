@@ -112,6 +112,58 @@ fn client_stream_split_at_every_offset() {
     }
 }
 
+/// What a proxy does with [`FrameCodec::next_frame`] and [`FrameCodec::seal_header`]:
+/// frames decrypted and re-encrypted where they lie in a buffer that `stream` fills in
+/// two reads split at `at`, with the bytes before the next whole frame kept.
+fn reseal_split(origin: Origin, stream: &[u8], at: usize, out_key: &[u8; 40]) -> Vec<u8> {
+    let mut reading = codec(origin, true);
+    let mut writing = FrameCodec::new(origin, origin.max_size_field());
+    writing.set_cipher(Some(match origin {
+        Origin::Client => HeaderCipher::client_to_server(out_key),
+        Origin::Server => HeaderCipher::server_to_client(out_key),
+    }));
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for part in [&stream[..at], &stream[at..]] {
+        buf.extend_from_slice(part);
+        let mut done = 0;
+        while let Some(head) = reading.next_frame(&mut buf[done..]).unwrap() {
+            writing.seal_header(&mut buf[done..done + head.header_len]);
+            done += head.len;
+        }
+        out.extend_from_slice(&buf.split_to(done));
+    }
+    assert!(buf.is_empty());
+    out
+}
+
+#[test]
+fn headers_resealed_in_place_match_the_encoder() {
+    let other_key = [0xC3; 40];
+    for (origin, frames) in [
+        (Origin::Server, three_server_frames()),
+        (Origin::Client, three_client_frames()),
+    ] {
+        let stream = encode_all(origin, true, &frames);
+        let mut expected_codec = FrameCodec::new(origin, origin.max_size_field());
+        expected_codec.set_cipher(Some(match origin {
+            Origin::Client => HeaderCipher::client_to_server(&other_key),
+            Origin::Server => HeaderCipher::server_to_client(&other_key),
+        }));
+        let mut expected = BytesMut::new();
+        for frame in &frames {
+            expected_codec.encode(frame, &mut expected).unwrap();
+        }
+        assert_ne!(&expected[..], &stream[..]);
+        // Every offset near a header (the 40 KB body in between by a stride).
+        let near_header = |at: &usize| *at < 64 || *at + 64 > stream.len() || at % 61 == 0;
+        for at in (0..=stream.len()).filter(near_header) {
+            let resealed = reseal_split(origin, &stream, at, &other_key);
+            assert!(resealed == expected[..], "{origin} split at {at}");
+        }
+    }
+}
+
 #[test]
 fn plain_encoding_is_the_frame_bytes() {
     let frames = three_server_frames();
