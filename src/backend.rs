@@ -74,7 +74,7 @@ pub trait Directory: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Event>, BusError>> + Send;
     /// Marks an event delivered.
     fn mark_delivered(&self, id: i64) -> impl Future<Output = Result<bool, BusError>> + Send;
-    /// Gives up this sidecar's events older than `age`.
+    /// Deletes this sidecar's events older than `age`; how many were never delivered.
     fn expire(&self, age: Duration) -> impl Future<Output = Result<u64, BusError>> + Send;
     /// Undelivered events and the age of the oldest.
     fn backlog(&self) -> impl Future<Output = Result<(i64, f64), BusError>> + Send;

@@ -426,22 +426,25 @@ impl Bus {
         .await
     }
 
-    /// Marks undelivered events of this sidecar older than `age` delivered (given up),
-    /// returning how many.
+    /// Deletes this sidecar's events created more than `age` ago, delivered or not,
+    /// so the outbox stays bounded; returns how many of them were never delivered
+    /// (given up: their character never came online here).
     pub async fn expire(&self, age: Duration) -> Result<u64, BusError> {
         timed("expire", async move {
             let client = self.pool.get().await?;
             let s = ident(&self.schema);
-            Ok(client
-                .execute(
+            let rows = client
+                .query(
                     &format!(
-                        "UPDATE {s}.outbox SET delivered_at = now()
-                         WHERE target_sidecar = $1 AND delivered_at IS NULL
-                           AND created_at < now() - make_interval(secs => $2)"
+                        "DELETE FROM {s}.outbox
+                         WHERE target_sidecar = $1
+                           AND created_at < now() - make_interval(secs => $2)
+                         RETURNING delivered_at IS NULL"
                     ),
                     &[&self.sidecar, &age.as_secs_f64()],
                 )
-                .await?)
+                .await?;
+            Ok(rows.iter().filter(|row| row.get::<_, bool>(0)).count() as u64)
         })
         .await
     }

@@ -80,7 +80,8 @@ pub struct Config {
     pub presence_expiry_secs: u64,
     /// Milliseconds between outbox polls (NOTIFY wakes the sidecar sooner).
     pub bus_poll_ms: u64,
-    /// Seconds an undelivered event waits for its character before it is given up.
+    /// Seconds an undelivered event waits for its character before it is given up;
+    /// events older than this are deleted from the outbox, delivered or not.
     pub event_ttl_secs: u64,
     /// Milliseconds one charter resolution may take before its packet fails open.
     pub resolve_timeout_ms: u64,

@@ -512,14 +512,15 @@ impl Directory for MemoryBus {
     fn expire(&self, age: Duration) -> impl Future<Output = Result<u64, BusError>> + Send {
         let me = self.sidecar.clone();
         self.with(move |hub| {
-            let mut n = 0;
-            for s in hub.outbox.iter_mut() {
-                if s.target == me && !s.delivered && s.created.elapsed() > age {
-                    s.delivered = true;
-                    n += 1;
+            let mut given_up = 0;
+            hub.outbox.retain(|s| {
+                let expired = s.target == me && s.created.elapsed() > age;
+                if expired && !s.delivered {
+                    given_up += 1;
                 }
-            }
-            n
+                !expired
+            });
+            given_up
         })
     }
 

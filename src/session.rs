@@ -30,7 +30,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, BytesMut};
-use futures::FutureExt;
 use tc9_codec::messages::{CmsgAuthSession, CmsgPlayerLogin};
 use tc9_codec::{Frame, FrameCodec, FrameError, FrameHead, HeaderCipher, Message, Opcode, Origin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,8 +47,9 @@ use crate::metrics as m;
 use crate::server::Shared;
 use crate::store::Character;
 
-/// Room a pump makes in its read buffer before reading (the buffer grows further
-/// for a frame that needs it).
+/// Room a pump keeps in its read buffer for the next read (the buffer grows further
+/// for a frame that needs it). Like a relay's copy buffer, it stays allocated while
+/// the session waits.
 const READ_CHUNK: usize = 8 * 1024;
 /// Drained read buffers up to this size are kept for the next read; larger ones,
 /// grown by large frames, are released so idle sessions stay small.
@@ -354,6 +354,9 @@ impl<H: Handler> Pump<H> {
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
         let end = loop {
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+                self.buf.reserve(READ_CHUNK);
+            }
             tokio::select! {
                 biased;
                 item = self.inbox.recv(), if self.inbox_open => match item {
@@ -364,11 +367,8 @@ impl<H: Handler> Pump<H> {
                     }
                     None => self.inbox_open = false,
                 },
-                ready = self.src.readable() => {
-                    if ready.is_err() {
-                        break End::Broken;
-                    }
-                    if let Err(end) = self.read_once().await {
+                read = self.src.read_buf(&mut self.buf) => {
+                    if let Err(end) = self.after_read(read).await {
                         break end;
                     }
                 }
@@ -387,19 +387,12 @@ impl<H: Handler> Pump<H> {
         }
     }
 
-    /// Reads what the socket has and forwards the whole frames in it.
-    async fn read_once(&mut self) -> Result<(), End> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-            self.buf.reserve(READ_CHUNK);
-        }
-        // The socket is ready, so this read does not wait; a poll (unlike a `try_`
-        // read) also notes a short read as draining the socket, which saves the
-        // failing read a `try_` read would need to learn it.
-        match self.src.read_buf(&mut self.buf).now_or_never() {
-            None => return Ok(()),
-            Some(Ok(0)) => return self.read_eof().await,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
+    /// Forwards the whole frames in the buffer after a read of `read` bytes.
+    async fn after_read(&mut self, read: io::Result<usize>) -> Result<(), End> {
+        match read {
+            Ok(0) => return self.read_eof().await,
+            Ok(_) => {}
+            Err(e) => {
                 debug!(side = %self.origin, error = %e, "read failed");
                 return Err(End::Broken);
             }

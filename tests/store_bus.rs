@@ -245,4 +245,29 @@ async fn bus_presence_outbox_and_wake_ups() {
     assert_eq!(a.locate(42).await.unwrap().as_deref(), Some("B"));
     b.set_offline(42).await.unwrap();
     assert_eq!(a.locate(42).await.unwrap(), None);
+
+    // The outbox stays bounded: events older than the TTL leave it, delivered or not,
+    // and the ones never delivered are counted as given up.
+    let waiting = a.publish("B", Some(43), "packets", b"").await.unwrap();
+    let to_a = b.publish("A", Some(44), "packets", b"").await.unwrap();
+    let pg_client = pg.client().await;
+    let outbox = || async {
+        pg_client
+            .query("SELECT id FROM tc9_realm_7.outbox ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, i64>(0))
+            .collect::<Vec<i64>>()
+    };
+    assert_eq!(outbox().await, vec![id, waiting, to_a]);
+    assert_eq!(b.expire(Duration::from_secs(2)).await.unwrap(), 0);
+    assert_eq!(
+        outbox().await,
+        vec![waiting, to_a],
+        "old delivered event gone"
+    );
+    assert_eq!(b.expire(Duration::ZERO).await.unwrap(), 1, "one given up");
+    assert_eq!(outbox().await, vec![to_a], "only B's own events go");
+    assert_eq!(b.backlog().await.unwrap().0, 0);
 }
