@@ -5,8 +5,9 @@
 //! They check that frames pass through byte for byte in both directions (large server
 //! headers included), that many sessions stay apart, that half-closes and resets
 //! propagate, that an unreachable worldserver closes the gateway connection cleanly,
-//! that handler decisions keep the frame order, and that an unframeable client stream
-//! falls back to opaque bytes. The last tests run the real binary: SIGTERM during
+//! that handler decisions keep the frame order, that answers flowing both ways through
+//! one-frame queues cannot deadlock the two directions, and that an unframeable client
+//! stream falls back to opaque bytes. The last tests run the real binary: SIGTERM during
 //! traffic, and `check-config`.
 
 use std::io;
@@ -690,6 +691,91 @@ async fn handler_decisions_keep_order() {
     );
     assert_eq!(seen[0].2, b"a1");
     assert!(seen.iter().all(|(id, _, _)| *id == seen[0].0));
+    sidecar.shutdown().await;
+}
+
+/// Answers every intercepted frame, from either side, with three frames back to its
+/// sender: each direction's pump keeps feeding the other one's inbox.
+struct AnswersBothWays;
+
+/// The server opcode [`AnswersBothWays`] answers back to the worldserver.
+const ANSWERED_BY_SERVER: Opcode = Opcode::SMSG_GUILD_ROSTER;
+
+impl Handler for AnswersBothWays {
+    fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
+        match origin {
+            Origin::Client => opcode == ANSWERED,
+            Origin::Server => opcode == ANSWERED_BY_SERVER,
+        }
+    }
+
+    async fn handle(&self, _session: &SessionInfo, frame: &Frame) -> Decision {
+        let answers = (0..3u8).map(|i| {
+            let body = [frame.body(), &[i]].concat();
+            match frame.origin() {
+                Origin::Client => server(Opcode::SMSG_PETITION_SHOWLIST, &body),
+                Origin::Server => client(Opcode::CMSG_GUILD_INFO, &body),
+            }
+        });
+        Decision::Answer(answers.collect())
+    }
+}
+
+/// Reads `count` frames of `origin` and returns their bodies.
+async fn read_bodies<R: AsyncRead + Unpin>(mut r: R, origin: Origin, count: usize) -> Vec<Vec<u8>> {
+    let mut bodies = Vec::with_capacity(count);
+    while bodies.len() < count {
+        match read_frame(&mut r, origin).await {
+            Ok(Some(frame)) => bodies.push(frame.body().to_vec()),
+            other => panic!("{origin} answers: {other:?} after {}", bodies.len()),
+        }
+    }
+    bodies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_both_ways_through_full_queues_do_not_deadlock() {
+    let (ws, ws_addr) = worldserver().await;
+    let mut config = config_for(ws_addr);
+    // One queued frame per side: each pump waits on the other's inbox at once.
+    config.session_queue = 1;
+    let sidecar = Sidecar::start(config, AnswersBothWays).await;
+    let (gw, up) = open(&sidecar, &ws).await;
+    let (gw_read, mut gw_write) = gw.into_split();
+    let (up_read, mut up_write) = up.into_split();
+    const N: u32 = 300;
+    let from_gateway: Vec<u8> = (0..N)
+        .flat_map(|i| client(ANSWERED, &i.to_le_bytes()).as_bytes().to_vec())
+        .collect();
+    let from_world: Vec<u8> = (0..N)
+        .flat_map(|i| {
+            server(ANSWERED_BY_SERVER, &i.to_le_bytes())
+                .as_bytes()
+                .to_vec()
+        })
+        .collect();
+    let gateway_answers = tokio::spawn(read_bodies(gw_read, Origin::Server, 3 * N as usize));
+    let world_answers = tokio::spawn(read_bodies(up_read, Origin::Client, 3 * N as usize));
+    let (a, b) = within(STEP, "both sides write all their frames", async {
+        tokio::join!(
+            gw_write.write_all(&from_gateway),
+            up_write.write_all(&from_world)
+        )
+    })
+    .await;
+    a.unwrap();
+    b.unwrap();
+    let expected: Vec<Vec<u8>> = (0..N)
+        .flat_map(|i| (0..3u8).map(move |k| [&i.to_le_bytes()[..], &[k]].concat()))
+        .collect();
+    let to_gateway = within(STEP, "every answer reaches the gateway", gateway_answers)
+        .await
+        .unwrap();
+    assert!(to_gateway == expected, "answers to the gateway, in order");
+    let to_world = within(STEP, "every answer reaches the worldserver", world_answers)
+        .await
+        .unwrap();
+    assert!(to_world == expected, "answers to the worldserver, in order");
     sidecar.shutdown().await;
 }
 
