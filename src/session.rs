@@ -29,9 +29,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tc9_codec::messages::{CmsgAuthSession, CmsgPlayerLogin};
-use tc9_codec::{Frame, FrameCodec, FrameError, FrameHead, HeaderCipher, Message, Opcode, Origin};
+use tc9_codec::{Frame, FrameCodec, FrameError, HeaderCipher, Message, Opcode, Origin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -428,19 +428,18 @@ impl<H: Handler> Pump<H> {
     async fn forward_buffered(&mut self) -> Result<(), End> {
         if self.opaque {
             let all = self.buf.split();
-            return self.write_region(&all, 0, all.len()).await;
+            return self.write_all(&all).await;
         }
         let mut tally = m::Tally::default();
-        // Bytes [from, at) are whole frames ready to go as they lie.
-        let mut from = 0;
+        // The bytes before `at` are whole frames ready to go as they lie.
         let mut at = 0;
         let result = loop {
             let head = match self.decoder.next_frame(&mut self.buf[at..]) {
                 Ok(Some(head)) => head,
                 Ok(None) => break Ok(()),
                 Err(e) => {
-                    let written = self.unframeable(e, from, at).await;
-                    (from, at) = (0, 0);
+                    let written = self.unframeable(e, at).await;
+                    at = 0;
                     break written;
                 }
             };
@@ -467,53 +466,42 @@ impl<H: Handler> Pump<H> {
                 continue;
             }
             self.counters.count(head.opcode, head.len);
-            let (frame, before) = self.take_frame(head, from, at);
-            (from, at) = (0, 0);
-            if !self.write_bytes(&before).await {
-                break Err(End::Cancelled);
+            let before = self.buf.split_to(at);
+            at = 0;
+            let frame = Frame::from_head(self.origin, head, self.buf.split_to(head.len).freeze());
+            if let Err(end) = self.write_all(&before).await {
+                break Err(end);
             }
             match self.on_frame(frame).await {
                 Flow::Continue => {}
                 Flow::Opaque => {
                     self.opaque = true;
                     let rest = self.buf.split();
-                    break self.write_region(&rest, 0, rest.len()).await;
+                    break self.write_all(&rest).await;
                 }
                 Flow::Stop => break Err(End::Cancelled),
             }
         };
         self.counters.add(tally);
         result?;
-        if at > from {
-            let ready = self.buf.split_to(at);
-            return self.write_region(&ready, from, at).await;
-        }
-        Ok(())
-    }
-
-    /// Splits the watched frame `head` at `at` off the buffer, with the whole frames
-    /// before it (`[from, at)`, to be written first).
-    fn take_frame(&mut self, head: FrameHead, from: usize, at: usize) -> (Frame, BytesMut) {
-        let mut before = self.buf.split_to(at);
-        before.advance(from);
-        let bytes = self.buf.split_to(head.len).freeze();
-        (Frame::from_head(self.origin, head, bytes), before)
+        let ready = self.buf.split_to(at);
+        self.write_all(&ready).await
     }
 
     /// A framing error in the buffer at `at`: plain streams go opaque from there,
     /// encrypted ones are reset.
-    async fn unframeable(&mut self, e: FrameError, from: usize, at: usize) -> Result<(), End> {
+    async fn unframeable(&mut self, e: FrameError, at: usize) -> Result<(), End> {
         self.count_malformed();
         if self.decoder.is_encrypted() {
             warn!(side = %self.origin, error = %e, "unframeable encrypted stream; resetting the session");
             let ready = self.buf.split_to(at);
-            self.write_region(&ready, from, at).await?;
+            self.write_all(&ready).await?;
             return Err(End::Broken);
         }
         warn!(side = %self.origin, error = %e, "unframeable stream; copying the rest of this direction as bytes");
         self.opaque = true;
         let all = self.buf.split();
-        self.write_region(&all, from, all.len()).await
+        self.write_all(&all).await
     }
 
     /// Whether a frame leaves the fast path: intercepted, or a session opcode.
@@ -534,9 +522,9 @@ impl<H: Handler> Pump<H> {
             .increment(1);
     }
 
-    /// Writes `bytes[from..to]` to `dst`; false (session cancelled) if that fails.
-    async fn write_region(&mut self, bytes: &[u8], from: usize, to: usize) -> Result<(), End> {
-        if self.write_bytes(&bytes[from..to]).await {
+    /// Writes `bytes` to `dst`; the session is over if that fails.
+    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), End> {
+        if self.write_bytes(bytes).await {
             Ok(())
         } else {
             Err(End::Cancelled)
@@ -545,7 +533,19 @@ impl<H: Handler> Pump<H> {
 
     /// Writes `bytes` to `dst`; false when the session is over (a failed write ends
     /// it).
-    async fn write_bytes(&mut self, bytes: &[u8]) -> bool {
+    async fn write_bytes(&mut self, mut bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        // Most writes fit the socket's send buffer at once: no future needed.
+        match self.dst.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                self.cancel.cancel();
+                return false;
+            }
+        }
         if bytes.is_empty() {
             return true;
         }
