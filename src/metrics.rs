@@ -229,7 +229,7 @@ pub fn describe_and_register() {
     );
     describe_counter!(
         CRYPT_KEY_LOOKUPS_TOTAL,
-        "Session key lookups in wotlk-crypt mode, by result."
+        "Session key lookups in wotlk-crypt mode, by result (found, missing, error after retries)."
     );
     describe_counter!(
         CRYPT_FALLBACKS_TOTAL,
@@ -285,7 +285,7 @@ pub fn describe_and_register() {
     ] {
         metrics::counter!(OUTBOX_DELIVERED_TOTAL, "kind" => kind).absolute(0);
     }
-    for result in ["found", "missing"] {
+    for result in ["found", "missing", "error"] {
         metrics::counter!(CRYPT_KEY_LOOKUPS_TOTAL, "result" => result).absolute(0);
     }
     metrics::counter!(CRYPT_FALLBACKS_TOTAL).absolute(0);

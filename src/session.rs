@@ -30,6 +30,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::BytesMut;
+use tc9_codec::crypt::SESSION_KEY_LEN;
 use tc9_codec::messages::{CmsgAuthSession, CmsgPlayerLogin};
 use tc9_codec::{Frame, FrameCodec, FrameError, HeaderCipher, Message, Opcode, Origin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,6 +55,12 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Drained read buffers up to this size are kept for the next read; larger ones,
 /// grown by large frames, are released so idle sessions stay small.
 const KEEP_BUFFER: usize = READ_CHUNK;
+
+/// Session-key lookups tried before a `wotlk-crypt` session falls back to opaque
+/// bytes: a database hiccup at login should not cost the session its charters.
+const KEY_ATTEMPTS: u32 = 3;
+/// Wait before the second lookup, doubled before each further one.
+const KEY_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Who is playing behind a session, as far as the sidecar has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -754,22 +761,34 @@ impl<H: Handler> Pump<H> {
         );
     }
 
+    /// The session key of the account of this session, and the lookup's result label
+    /// (`found`, `missing`, or `error` when the auth database failed every attempt).
+    async fn session_key(&self) -> (Option<[u8; SESSION_KEY_LEN]>, &'static str) {
+        let account = self.info.lock().account_name.clone();
+        let (Some(db), Some(account)) = (&self.shared.auth, account) else {
+            return (None, "missing");
+        };
+        let mut wait = KEY_RETRY;
+        for attempt in 1..=KEY_ATTEMPTS {
+            match db.session_key(&account).await {
+                Ok(Some(key)) => return (Some(key), "found"),
+                Ok(None) => return (None, "missing"),
+                Err(e) if attempt < KEY_ATTEMPTS => {
+                    debug!(attempt, error = %e, "session key lookup failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => warn!(attempts = KEY_ATTEMPTS, error = %e, "session key lookup failed"),
+            }
+        }
+        (None, "error")
+    }
+
     /// `CMSG_AUTH_SESSION` in crypt mode: find the session key and switch all four legs
     /// to encrypted headers, or the whole session to opaque bytes.
     async fn start_crypt(&mut self, frame: Frame) -> Flow {
-        let account = self.info.lock().account_name.clone();
-        let key = match (&self.shared.auth, account) {
-            (Some(db), Some(account)) => match db.session_key(&account).await {
-                Ok(key) => key,
-                Err(e) => {
-                    warn!(error = %e, "session key lookup failed");
-                    None
-                }
-            },
-            _ => None,
-        };
-        let found = if key.is_some() { "found" } else { "missing" };
-        metrics::counter!(m::CRYPT_KEY_LOOKUPS_TOTAL, "result" => found).increment(1);
+        let (key, result) = self.session_key().await;
+        metrics::counter!(m::CRYPT_KEY_LOOKUPS_TOTAL, "result" => result).increment(1);
         match key {
             Some(key) => {
                 self.decoder

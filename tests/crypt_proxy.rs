@@ -775,12 +775,46 @@ async fn crypt_worldserver(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crypt_session_with_inject_and_drop() -> Result<()> {
-    timeout(WHOLE_TEST, crypt_session_with_inject_and_drop_body())
+    timeout(WHOLE_TEST, crypt_session_with_inject_and_drop_body(0))
         .await
         .context("the test timed out")?
 }
 
-async fn crypt_session_with_inject_and_drop_body() -> Result<()> {
+/// The auth database drops the sidecar's first two connections (a restart at the
+/// moment of the login): the key lookup is retried and the session still runs
+/// encrypted, with its charters intercepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_key_lookups_are_retried() -> Result<()> {
+    timeout(WHOLE_TEST, crypt_session_with_inject_and_drop_body(2))
+        .await
+        .context("the test timed out")?
+}
+
+/// A relay to MariaDB that closes its first `refused` connections at once and forwards
+/// the rest; its URL and how many connections it accepted.
+async fn flaky_mariadb(refused: u32) -> Result<(String, Arc<AtomicU32>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("mysql://root@{}", listener.local_addr()?);
+    let accepted = Arc::new(AtomicU32::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if count.fetch_add(1, Ordering::SeqCst) < refused {
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect("127.0.0.1:3306").await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    Ok((url, accepted))
+}
+
+/// One encrypted session with injected answers and dropped frames; the auth database
+/// is reached through a relay that refuses its first `refused` connections.
+async fn crypt_session_with_inject_and_drop_body(refused: u32) -> Result<()> {
     let db = TestDb::create("inject").await?;
     let key = session_key(3);
     db.exec(
@@ -793,7 +827,10 @@ async fn crypt_session_with_inject_and_drop_body() -> Result<()> {
     let (listener, ws_addr) = worldserver_listener().await?;
     let handler = CharterStub::default();
     let handled = Arc::clone(&handler.handled);
-    let sidecar = Sidecar::start(crypt_config(&db, ws_addr), handler).await?;
+    let mut config = crypt_config(&db, ws_addr);
+    let (relay_url, accepted) = flaky_mariadb(refused).await?;
+    config.auth_db_url = format!("{relay_url}/{}", db.name);
+    let sidecar = Sidecar::start(config, handler).await?;
     let worldserver = tokio::spawn(crypt_worldserver(listener, Some(server_crypto)));
 
     let mut gw = GatewayEnd::connect(sidecar.addr).await?;
@@ -851,6 +888,10 @@ async fn crypt_session_with_inject_and_drop_body() -> Result<()> {
         *lock(&handled),
         intercepted,
         "the handler saw every intercepted frame, decrypted, in order"
+    );
+    assert!(
+        accepted.load(Ordering::SeqCst) > refused,
+        "the key came through the relay after {refused} refused connections"
     );
 
     sidecar.stop().await?;
