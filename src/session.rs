@@ -479,7 +479,9 @@ impl<H: Handler> Pump<H> {
             if let Err(end) = self.write_all(&before).await {
                 break Err(end);
             }
-            match self.on_frame(frame).await {
+            // Boxed: the handler's future is large and rare, and would otherwise sit
+            // in every session's pump state, idle or not.
+            match Box::pin(self.on_frame(frame)).await {
                 Flow::Continue => {}
                 Flow::Opaque => {
                     self.opaque = true;
