@@ -54,6 +54,9 @@
 //! - `TC9_BENCH_METRICS=0`: the sidecar without the Prometheus recorder (deployed
 //!   sidecars have it; it is also how crypt mode proves that every key was found).
 //! - `TC9_BENCH_PROXY_THREADS`, `TC9_BENCH_GATEWAY_THREADS`, `TC9_BENCH_WORLD_THREADS`.
+//! - `TC9_BENCH_PIN=1`: the proxy runtime's threads on the last CPU, the gateway's and
+//!   worldserver's on the first, so the proxy (relay or sidecar) has a core of its
+//!   own, as it would in a deployment, instead of sharing both with the load.
 //!
 //! Descriptors: a session takes 2 (direct) or 4 (through a proxy) in this process.
 //! When the three targets of a session count do not fit `RLIMIT_NOFILE` together
@@ -151,6 +154,9 @@ struct Settings {
     gateway_threads: usize,
     world_threads: usize,
     metrics: bool,
+    /// Proxy threads on the last CPU, gateway and worldserver threads on the first
+    /// (`TC9_BENCH_PIN=1`): the proxy on a core of its own, as in a deployment.
+    pin: bool,
     /// The targets measured (all three unless `TC9_BENCH_TARGETS` narrows them).
     targets: Vec<Target>,
 }
@@ -182,6 +188,7 @@ impl Settings {
             gateway_threads: env_or("TC9_BENCH_GATEWAY_THREADS", 1),
             world_threads: env_or("TC9_BENCH_WORLD_THREADS", 1),
             metrics: env_or("TC9_BENCH_METRICS", 1) != 0,
+            pin: env_or("TC9_BENCH_PIN", 0) != 0,
             targets: [Target::Direct, Target::Relay, Target::Sidecar]
                 .into_iter()
                 .filter(|t| {
@@ -1301,21 +1308,24 @@ fn main() -> Result<()> {
             }
         }
     }
-    let proxy_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.proxy_threads)
-        .thread_name("tc9-proxy")
-        .enable_all()
-        .build()?;
-    let gateway_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.gateway_threads)
-        .thread_name("tc9-gateway")
-        .enable_all()
-        .build()?;
-    let world_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.world_threads)
-        .thread_name("tc9-world")
-        .enable_all()
-        .build()?;
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (first, last) = (cores.first().copied(), cores.last().copied());
+    let pinned = settings.pin && cores.len() > 1;
+    let runtime = |name: &str, threads: usize, core: Option<core_affinity::CoreId>| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name(name)
+            .on_thread_start(move || {
+                if let (true, Some(core)) = (pinned, core) {
+                    core_affinity::set_for_current(core);
+                }
+            })
+            .enable_all()
+            .build()
+    };
+    let proxy_rt = runtime("tc9-proxy", settings.proxy_threads, last)?;
+    let gateway_rt = runtime("tc9-gateway", settings.gateway_threads, first)?;
+    let world_rt = runtime("tc9-world", settings.world_threads, first)?;
     let metrics = if settings.metrics {
         Some(tc9_sidecar::admin::install_recorder("bench", 1).map_err(anyhow::Error::msg)?)
     } else {
@@ -1333,7 +1343,7 @@ fn main() -> Result<()> {
         "proxy bench: {} CPUs, load average {} at start; worker threads: proxy {}, gateway {}, worldserver {}; \
          per target and phase {} slices of {:.2} s (each after {:.2} s warm-up), targets interleaved; \
          latency phase {} req/s per session ({} to {} in total); throughput phase {} requests in flight in total; \
-         sidecar metrics {}; RLIMIT_NOFILE {}",
+         sidecar metrics {}; RLIMIT_NOFILE {}{}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg(),
         settings.proxy_threads,
@@ -1348,6 +1358,13 @@ fn main() -> Result<()> {
         WINDOW_TOTAL,
         if settings.metrics { "on" } else { "off" },
         limit.map_or("?".to_owned(), |l| l.to_string()),
+        match (pinned, first, last) {
+            (true, Some(first), Some(last)) => format!(
+                "; pinned: proxy on CPU {}, gateway and worldserver on CPU {}",
+                last.id, first.id
+            ),
+            _ => String::new(),
+        },
     );
     let bench = Bench {
         proxy_rt: &proxy_rt,
