@@ -384,6 +384,10 @@ impl<H: Handler> Pump<H> {
         };
         match end {
             End::Eof => {
+                // Answers queued before the peer closed still go out before the FIN.
+                if let Ok(item) = self.inbox.try_recv() {
+                    self.deliver(item).await;
+                }
                 let _ = self.dst.shutdown().await;
             }
             End::Broken => {
