@@ -62,7 +62,7 @@ use tokio::time::timeout;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use support::{MariaDb, PgDb};
+use support::{read_frame, MariaDb, PgDb};
 
 /// How long any single network step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
@@ -152,32 +152,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Reads one frame with `origin`'s header; `None` on a clean EOF between frames.
-async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, origin: Origin) -> io::Result<Option<Frame>> {
-    let mut first = [0u8; 1];
-    if r.read(&mut first).await? == 0 {
-        return Ok(None);
-    }
-    let size_len = if origin == Origin::Server && first[0] & 0x80 != 0 {
-        3
-    } else {
-        2
-    };
-    let mut bytes = vec![first[0]; size_len];
-    r.read_exact(&mut bytes[1..]).await?;
-    let size = match size_len {
-        3 => {
-            usize::from(bytes[0] & 0x7F) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2])
-        }
-        _ => usize::from(bytes[0]) << 8 | usize::from(bytes[1]),
-    };
-    bytes.resize(size_len + size, 0);
-    r.read_exact(&mut bytes[size_len..]).await?;
-    Frame::parse(origin, &bytes)
-        .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
 /// Reads one frame within [`STEP`] and checks it is exactly `want`.

@@ -13,6 +13,8 @@
 //! 8,000 descriptors (four per session): the test checks the open-files limit in
 //! `/proc/self/limits` and names the `ulimit -n` it needs when it is too low.
 
+mod support;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,12 +34,14 @@ use tc9_sidecar::charter::CharterHandler;
 use tc9_sidecar::config::Config;
 use tc9_sidecar::memory::{MemoryRealm, MemoryStore, SeedCharacter, SeedPetition, World as Seed};
 use tc9_sidecar::server::{Databases, Server};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Barrier, Semaphore};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
+
+use support::read_frame;
 
 /// Concurrent sessions.
 const SESSIONS: usize = 2000;
@@ -72,35 +76,6 @@ type Reader = BufReader<OwnedReadHalf>;
 
 /// Read buffer of the test's own sockets.
 const READ_BUFFER: usize = 4096;
-
-/// Reads one frame with `origin`'s header; `None` on a clean EOF between frames.
-async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
-    origin: Origin,
-) -> std::io::Result<Option<Frame>> {
-    let mut first = [0u8; 1];
-    if r.read(&mut first).await? == 0 {
-        return Ok(None);
-    }
-    let size_len = if origin == Origin::Server && first[0] & 0x80 != 0 {
-        3
-    } else {
-        2
-    };
-    let mut bytes = vec![first[0]; size_len];
-    r.read_exact(&mut bytes[1..]).await?;
-    let size = match size_len {
-        3 => {
-            usize::from(bytes[0] & 0x7F) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2])
-        }
-        _ => usize::from(bytes[0]) << 8 | usize::from(bytes[1]),
-    };
-    bytes.resize(size_len + size, 0);
-    r.read_exact(&mut bytes[size_len..]).await?;
-    Frame::parse(origin, &bytes)
-        .map(Some)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
-}
 
 /// `(soft, hard)` limit on open files of this process, from `/proc/self/limits`.
 fn open_files_limit() -> Option<(u64, u64)> {

@@ -10,6 +10,8 @@
 //! stream falls back to opaque bytes. The last tests run the real binary: SIGTERM during
 //! traffic, and `check-config`.
 
+mod support;
+
 use std::io;
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -27,6 +29,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Barrier};
 use tokio::task::JoinHandle;
+
+use support::read_frame;
 
 /// How long any single step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
@@ -101,32 +105,6 @@ async fn open(sidecar: &Sidecar, ws: &TcpListener) -> (TcpStream, TcpStream) {
         .await
         .expect("worldserver accepts");
     (gateway, upstream)
-}
-
-/// Reads one frame with `origin`'s header; `None` on a clean EOF between frames.
-async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, origin: Origin) -> io::Result<Option<Frame>> {
-    let mut first = [0u8; 1];
-    if r.read(&mut first).await? == 0 {
-        return Ok(None);
-    }
-    let size_len = if origin == Origin::Server && first[0] & 0x80 != 0 {
-        3
-    } else {
-        2
-    };
-    let mut bytes = vec![first[0]; size_len];
-    r.read_exact(&mut bytes[1..]).await?;
-    let size = match size_len {
-        3 => {
-            usize::from(bytes[0] & 0x7F) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2])
-        }
-        _ => usize::from(bytes[0]) << 8 | usize::from(bytes[1]),
-    };
-    bytes.resize(size_len + size, 0);
-    r.read_exact(&mut bytes[size_len..]).await?;
-    Frame::parse(origin, &bytes)
-        .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
 /// Reads one frame and checks it is exactly `want` (header and body bytes).
@@ -957,7 +935,15 @@ async fn sigterm_during_traffic_exits_zero() {
     // New connections are refused soon after.
     loop {
         match TcpStream::connect(listen).await {
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => break,
+            // Refused, or reset when the listener closes mid-handshake.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                break
+            }
             Err(e) => panic!("unexpected connect error after SIGTERM: {e}"),
             Ok(stream) => {
                 drop(stream);

@@ -1,5 +1,6 @@
 //! Test databases: a fresh MariaDB database with AzerothCore's tables and a fresh
-//! PostgreSQL database, each dropped when its guard goes, even after a panic.
+//! PostgreSQL database, each dropped when its guard goes, even after a panic; and
+//! the frame reader the scripted peers share.
 
 #![allow(dead_code)]
 
@@ -7,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mysql_async::prelude::*;
+use tc9_codec::{Frame, Origin};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The MariaDB server, without a database.
 pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
@@ -175,4 +178,33 @@ impl Drop for PgDb {
         })
         .join();
     }
+}
+
+/// Reads one frame with `origin`'s header; `None` on a clean EOF between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    origin: Origin,
+) -> std::io::Result<Option<Frame>> {
+    let mut first = [0u8; 1];
+    if r.read(&mut first).await? == 0 {
+        return Ok(None);
+    }
+    let size_len = if origin == Origin::Server && first[0] & 0x80 != 0 {
+        3
+    } else {
+        2
+    };
+    let mut bytes = vec![first[0]; size_len];
+    r.read_exact(&mut bytes[1..]).await?;
+    let size = match size_len {
+        3 => {
+            usize::from(bytes[0] & 0x7F) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2])
+        }
+        _ => usize::from(bytes[0]) << 8 | usize::from(bytes[1]),
+    };
+    bytes.resize(size_len + size, 0);
+    r.read_exact(&mut bytes[size_len..]).await?;
+    Frame::parse(origin, &bytes)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
 }
