@@ -130,10 +130,17 @@ impl SessionInfo {
 enum Outbound {
     /// A frame to write, header encrypted when the pump's writing cipher is on.
     Frame(Frame),
-    /// The session key was found (sent to the server pump): decrypt the worldserver's
-    /// headers and encrypt the gateway's after `SMSG_AUTH_CHALLENGE`.
-    StartCrypt(Box<Ciphers>),
-    /// No session key (sent to the server pump): copy the rest as opaque bytes.
+    /// How the server pump handles what follows `SMSG_AUTH_CHALLENGE` (crypt mode).
+    Switch(Switch),
+}
+
+/// The server pump's change of mode once `CMSG_AUTH_SESSION` was seen (crypt mode).
+#[derive(Debug)]
+enum Switch {
+    /// The session key was found: decrypt the worldserver's headers and encrypt the
+    /// gateway's.
+    Crypt(Box<Ciphers>),
+    /// No session key: copy the rest as opaque bytes.
     Opaque,
 }
 
@@ -350,7 +357,7 @@ struct Pump<H: Handler> {
     /// The server pump has forwarded `SMSG_AUTH_CHALLENGE`.
     seen_challenge: bool,
     /// A crypt switch received before the challenge, applied after it.
-    pending_switch: Option<Outbound>,
+    pending_switch: Option<Switch>,
     cancel: CancellationToken,
 }
 
@@ -366,14 +373,11 @@ impl<H: Handler> Pump<H> {
             }
             tokio::select! {
                 biased;
-                item = self.inbox.recv(), if self.inbox_open => match item {
-                    Some(item) => {
-                        if !self.deliver(item).await {
-                            break End::Cancelled;
-                        }
+                item = self.inbox.recv(), if self.inbox_open => {
+                    if !self.serve_inbox(item).await {
+                        break End::Cancelled;
                     }
-                    None => self.inbox_open = false,
-                },
+                }
                 read = self.src.read_buf(&mut self.buf) => {
                     if let Err(end) = self.after_read(read).await {
                         break end;
@@ -466,7 +470,7 @@ impl<H: Handler> Pump<H> {
                 if head.opcode == Opcode::SMSG_AUTH_CHALLENGE && self.origin == Origin::Server {
                     self.seen_challenge = true;
                     if let Some(switch) = self.pending_switch.take() {
-                        self.switch(switch, end);
+                        self.switch(switch);
                         if self.opaque {
                             // Whatever follows the challenge goes on as bytes.
                             at = self.buf.len();
@@ -592,12 +596,12 @@ impl<H: Handler> Pump<H> {
         while let Some(item) = next.take() {
             match item {
                 Outbound::Frame(frame) => frames.push(frame),
-                switch => {
+                Outbound::Switch(switch) => {
                     if !self.write_frames(frames.drain(..)).await {
                         return false;
                     }
                     if self.seen_challenge {
-                        self.switch(switch, 0);
+                        self.switch(switch);
                         if self.opaque {
                             let rest = self.buf.split();
                             if !self.write_bytes(&rest).await {
@@ -614,19 +618,32 @@ impl<H: Handler> Pump<H> {
         self.write_frames(frames).await
     }
 
-    /// Applies a crypt switch to the frames after `at` in the buffer (all of it when
-    /// `at` is 0 and nothing is being forwarded).
-    fn switch(&mut self, switch: Outbound, at: usize) {
+    /// Applies a crypt switch to the frames read from here on.
+    fn switch(&mut self, switch: Switch) {
         match switch {
-            Outbound::StartCrypt(ciphers) => {
+            Switch::Crypt(ciphers) => {
+                debug!(side = %self.origin, "headers encrypted from here on");
                 let Ciphers { read, write } = *ciphers;
                 self.decoder.set_cipher(Some(read));
                 self.encoder.set_cipher(Some(write));
             }
-            Outbound::Opaque => self.opaque = true,
-            Outbound::Frame(_) => {}
+            Switch::Opaque => {
+                debug!(side = %self.origin, "opaque bytes from here on");
+                self.opaque = true;
+            }
         }
-        debug!(side = %self.origin, at, "crypt switch");
+    }
+
+    /// Handles what one `recv` of the inbox gave: delivers the item, or notes that
+    /// the inbox is closed; false when the session is over.
+    async fn serve_inbox(&mut self, item: Option<Outbound>) -> bool {
+        match item {
+            Some(item) => self.deliver(item).await,
+            None => {
+                self.inbox_open = false;
+                true
+            }
+        }
     }
 
     /// Queues `item` in the other pump's inbox, serving this pump's own inbox while
@@ -646,14 +663,11 @@ impl<H: Handler> Pump<H> {
                         Err(_) => false,
                     };
                 }
-                own = self.inbox.recv(), if self.inbox_open => match own {
-                    Some(own) => {
-                        if !self.deliver(own).await {
-                            return false;
-                        }
+                own = self.inbox.recv(), if self.inbox_open => {
+                    if !self.serve_inbox(own).await {
+                        return false;
                     }
-                    None => self.inbox_open = false,
-                },
+                }
                 _ = cancel.cancelled() => return false,
             }
         }
@@ -806,7 +820,9 @@ impl<H: Handler> Pump<H> {
                     read: HeaderCipher::server_to_client(&key),
                     write: HeaderCipher::server_to_client(&key),
                 });
-                if !self.send_back(Outbound::StartCrypt(server_side)).await
+                if !self
+                    .send_back(Outbound::Switch(Switch::Crypt(server_side)))
+                    .await
                     || !self.write_frames([frame]).await
                 {
                     return Flow::Stop;
@@ -818,7 +834,9 @@ impl<H: Handler> Pump<H> {
             None => {
                 metrics::counter!(m::CRYPT_FALLBACKS_TOTAL).increment(1);
                 warn!("no session key; copying this session as opaque bytes");
-                if self.send_back(Outbound::Opaque).await && self.write_frames([frame]).await {
+                if self.send_back(Outbound::Switch(Switch::Opaque)).await
+                    && self.write_frames([frame]).await
+                {
                     Flow::Opaque
                 } else {
                     Flow::Stop
