@@ -322,18 +322,13 @@ impl FrameCodec {
             return Ok(None);
         }
         self.decrypt_upto(src, 1);
-        let size_len = match self.origin {
-            Origin::Server if src[0] & 0x80 != 0 => 3,
-            _ => 2,
-        };
+        let size_len = size_len(self.origin, src[0]);
         let header_len = size_len + self.origin.opcode_len();
         self.decrypt_upto(src, header_len);
         if src.len() < header_len {
             return Ok(None);
         }
-        let Some((size_len, size)) = size_field(self.origin, src) else {
-            return Ok(None);
-        };
+        let size = size_value(&src[..size_len]);
         if size < self.origin.opcode_len() {
             return Err(FrameError::TooSmall {
                 origin: self.origin,
@@ -419,23 +414,26 @@ impl FrameCodec {
     /// Total length of the incomplete frame at the front of `src`, once its size field
     /// is there (decrypted by [`FrameCodec::next_frame`]).
     pub fn pending_len(&self, src: &[u8]) -> Option<usize> {
-        size_field(self.origin, src).map(|(size_len, size)| size_len + size)
+        let size_len = size_len(self.origin, *src.first()?);
+        Some(size_len + size_value(src.get(..size_len)?))
     }
 }
 
-/// The plain size field at the front of `src`: how many bytes it takes and its value.
-fn size_field(origin: Origin, src: &[u8]) -> Option<(usize, usize)> {
-    let size_len = match origin {
-        Origin::Server if *src.first()? & 0x80 != 0 => 3,
+/// Bytes the size field of a header starting with the plain byte `first` takes: 3
+/// for a large server header (high bit set), else 2.
+fn size_len(origin: Origin, first: u8) -> usize {
+    match origin {
+        Origin::Server if first & 0x80 != 0 => 3,
         _ => 2,
-    };
-    match src.get(..size_len)? {
-        [high, a, b] => Some((
-            3,
-            usize::from(high & 0x7F) << 16 | usize::from(*a) << 8 | usize::from(*b),
-        )),
-        [a, b] => Some((2, usize::from(*a) << 8 | usize::from(*b))),
-        _ => None,
+    }
+}
+
+/// The value of a plain size field of 2 or 3 bytes (the large flag masked off).
+fn size_value(field: &[u8]) -> usize {
+    match field {
+        [high, a, b] => usize::from(high & 0x7F) << 16 | usize::from(*a) << 8 | usize::from(*b),
+        [a, b] => usize::from(*a) << 8 | usize::from(*b),
+        _ => 0,
     }
 }
 
