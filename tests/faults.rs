@@ -62,7 +62,7 @@ use tokio::time::timeout;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use support::{read_frame, MariaDb, PgDb};
+use support::{read_frame, stream_difference, MariaDb, PgDb};
 
 /// How long any single network step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
@@ -212,21 +212,10 @@ async fn read_until_closed<R: AsyncRead + Unpin>(
 
 /// Asserts two byte streams are identical, reporting the first difference.
 fn ensure_same_stream(what: &str, got: &[u8], want: &[u8]) -> Result<()> {
-    if got == want {
-        return Ok(());
+    match stream_difference(got, want) {
+        Some(difference) => bail!("{what}: {difference}"),
+        None => Ok(()),
     }
-    let at = got
-        .iter()
-        .zip(want)
-        .position(|(a, b)| a != b)
-        .unwrap_or(got.len().min(want.len()));
-    bail!(
-        "{what}: streams differ at byte {at} (got {} bytes, want {}): got {:02x?} want {:02x?}",
-        got.len(),
-        want.len(),
-        &got[at..(at + 16).min(got.len())],
-        &want[at..(at + 16).min(want.len())],
-    )
 }
 
 /// Writes `bytes` in seeded random-sized chunks (headers split too).

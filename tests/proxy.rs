@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Barrier};
 use tokio::task::JoinHandle;
 
-use support::read_frame;
+use support::{read_frame, stream_difference};
 
 /// How long any single step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
@@ -152,21 +152,9 @@ async fn expect_closed<R: AsyncRead + Unpin>(r: &mut R, what: &str) {
 /// Asserts two byte streams are identical, reporting the first difference (not the
 /// megabytes around it).
 fn assert_same_stream(what: &str, got: &[u8], want: &[u8]) {
-    if got == want {
-        return;
+    if let Some(difference) = stream_difference(got, want) {
+        panic!("{what}: {difference}");
     }
-    let at = got
-        .iter()
-        .zip(want)
-        .position(|(a, b)| a != b)
-        .unwrap_or(got.len().min(want.len()));
-    panic!(
-        "{what}: streams differ at byte {at} (got {} bytes, want {}): got {:02x?} want {:02x?}",
-        got.len(),
-        want.len(),
-        &got[at..(at + 16).min(got.len())],
-        &want[at..(at + 16).min(want.len())],
-    );
 }
 
 fn client(opcode: Opcode, body: &[u8]) -> Frame {

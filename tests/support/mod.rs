@@ -1,6 +1,6 @@
 //! Test databases: a fresh MariaDB database with AzerothCore's tables and a fresh
 //! PostgreSQL database, each dropped when its guard goes, even after a panic; and
-//! the frame reader the scripted peers share.
+//! the frame reader and stream comparison the scripted peers share.
 
 #![allow(dead_code)]
 
@@ -207,4 +207,24 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     Frame::parse(origin, &bytes)
         .map(Some)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Where two byte streams first differ, with 16 bytes of each from there; `None` when
+/// they are identical (megabyte streams are reported by their first difference only).
+pub fn stream_difference(got: &[u8], want: &[u8]) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    Some(format!(
+        "streams differ at byte {at} (got {} bytes, want {}): got {:02x?} want {:02x?}",
+        got.len(),
+        want.len(),
+        &got[at..(at + 16).min(got.len())],
+        &want[at..(at + 16).min(want.len())],
+    ))
 }
