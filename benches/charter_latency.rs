@@ -4,9 +4,8 @@
 //!
 //! One realm: a temporary MariaDB database loaded with AzerothCore's tables, a
 //! temporary PostgreSQL database as the realm bus, two scripted worldservers and two
-//! in-process sidecars wired as the binary wires them (`CharterHandler` over the
-//! characters DB and the bus, its heartbeat and outbox consumer, `Server::bind_with`),
-//! with the production defaults (`bus_poll_ms` 1000: delivery is woken by NOTIFY).
+//! in-process sidecars built as the binary builds them (`Sidecar::build`), with the
+//! production defaults (`bus_poll_ms` 1000: delivery is woken by NOTIFY).
 //!
 //! `TC9_CHARTER_SIGNS` owners (default 300) play behind sidecar A, each owning a
 //! fresh guild charter; one signer plays behind sidecar B and signs the charters one
@@ -23,35 +22,21 @@
 //!
 //! Run with `cargo bench --bench charter_latency` (about 15 seconds).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use futures::StreamExt;
 use mysql_async::prelude::*;
+use tc9_charter::Directory;
 use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
-use tc9_codec::messages::{
-    CmsgPetitionSign, CmsgPlayerLogin, SmsgLoginVerifyWorld, SmsgPetitionSignResults,
-};
+use tc9_codec::messages::{CmsgPetitionSign, SmsgPetitionSignResults};
 use tc9_codec::wire::Guid;
-use tc9_codec::{Frame, FrameCodec, Message, Opcode, Origin};
-use tc9_sidecar::bus::Bus;
-use tc9_sidecar::charter::CharterHandler;
+use tc9_codec::{Frame, Message, Opcode, Origin};
 use tc9_sidecar::config::Config;
-use tc9_sidecar::server::{Databases, Server};
-use tc9_sidecar::store::Db;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, PgDb, World, MARIADB, POSTGRES};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
-use tokio_util::codec::FramedRead;
-use tokio_util::sync::CancellationToken;
 
 /// The target: 99 % of owners hear of a signature within this.
 const TARGET_P99: Duration = Duration::from_millis(20);
@@ -74,167 +59,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 // ---------------------------------------------------------------------------------
-// Scripted worldserver and gateway
-// ---------------------------------------------------------------------------------
-
-/// A worldserver that answers `CMSG_PLAYER_LOGIN` with `SMSG_LOGIN_VERIFY_WORLD`.
-async fn worldserver() -> Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
-                let (read, mut write) = stream.into_split();
-                let mut frames = FramedRead::new(read, FrameCodec::client());
-                while let Some(Ok(frame)) = frames.next().await {
-                    if frame.opcode() == Opcode::CMSG_PLAYER_LOGIN {
-                        let verify = SmsgLoginVerifyWorld {
-                            map: 0,
-                            x: -8949.95,
-                            y: -132.49,
-                            z: 83.53,
-                            orientation: 0.0,
-                        };
-                        let Ok(reply) = Frame::from_message(Origin::Server, &verify) else {
-                            break;
-                        };
-                        if write.write_all(reply.as_bytes()).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    Ok((addr, task))
-}
-
-/// A gateway connection with one character in the world.
-struct Gateway {
-    reader: FramedRead<OwnedReadHalf, FrameCodec>,
-    writer: OwnedWriteHalf,
-}
-
-impl Gateway {
-    async fn logged_in(addr: SocketAddr, guid: u32) -> Result<Gateway> {
-        let stream = timeout(STEP, TcpStream::connect(addr))
-            .await
-            .context("connect timed out")??;
-        stream.set_nodelay(true)?;
-        let (read, writer) = stream.into_split();
-        let mut gateway = Gateway {
-            reader: FramedRead::new(read, FrameCodec::server()),
-            writer,
-        };
-        gateway
-            .send(&CmsgPlayerLogin {
-                guid: Guid::player(guid),
-            })
-            .await?;
-        loop {
-            let frame = gateway.next().await?;
-            if frame.opcode() == Opcode::SMSG_LOGIN_VERIFY_WORLD {
-                return Ok(gateway);
-            }
-        }
-    }
-
-    async fn send<M: Message>(&mut self, message: &M) -> Result<()> {
-        let frame = Frame::from_message(Origin::Client, message)?;
-        timeout(STEP, self.writer.write_all(frame.as_bytes()))
-            .await
-            .context("write timed out")??;
-        Ok(())
-    }
-
-    async fn next(&mut self) -> Result<Frame> {
-        match timeout(STEP, self.reader.next()).await {
-            Err(_) => bail!("no frame within {STEP:?}"),
-            Ok(None) => bail!("the sidecar closed the connection"),
-            Ok(Some(frame)) => Ok(frame?),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Sidecars
-// ---------------------------------------------------------------------------------
-
-/// A sidecar in this process, wired as the binary's `serve()`.
-struct Sidecar {
-    addr: SocketAddr,
-    bus: Bus,
-    background: CancellationToken,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Sidecar {
-    async fn start(id: &str, world: SocketAddr, mysql: &str, pg: &str) -> Result<Sidecar> {
-        let config = Config {
-            listen: "127.0.0.1:0".parse()?,
-            upstream: world.to_string(),
-            sidecar_id: id.to_owned(),
-            characters_db_url: mysql.to_owned(),
-            bus_url: pg.to_owned(),
-            shutdown_grace_secs: 1,
-            ..Config::default()
-        };
-        config.validate()?;
-        let store = Db::new(&config.characters_db_url)?;
-        let bus = timeout(
-            STEP,
-            Bus::connect(
-                &config.bus_url,
-                config.realm_id,
-                &config.sidecar_id,
-                config.presence_expiry(),
-            ),
-        )
-        .await
-        .context("bus connect timed out")??;
-        let handler =
-            CharterHandler::new(store.clone(), Some(bus.clone()), config.charter_settings());
-        let background = CancellationToken::new();
-        handler.start_background(background.clone());
-        let databases = Databases {
-            characters: Some(store),
-            auth: None,
-        };
-        let server = Server::bind_with(config, databases, handler).await?;
-        let addr = server.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Ok(Sidecar {
-            addr,
-            bus,
-            background,
-            stop,
-            task,
-        })
-    }
-
-    async fn stop(self) -> Result<()> {
-        self.background.cancel();
-        let _ = self.stop.send(());
-        timeout(Duration::from_secs(20), self.task)
-            .await
-            .context("the sidecar did not stop")???;
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------
 // The measurement
 // ---------------------------------------------------------------------------------
 
 /// Whether both databases answer; why not otherwise.
 async fn reachable() -> Result<()> {
     timeout(Duration::from_secs(3), async {
-        let pool = mysql_async::Pool::new(support::MARIADB);
+        let pool = mysql_async::Pool::new(MARIADB);
         // The connection goes back to the pool before the pool closes.
         let reached = pool.get_conn().await.map(drop);
         let _ = pool.disconnect().await;
@@ -242,14 +73,14 @@ async fn reachable() -> Result<()> {
     })
     .await
     .context("MariaDB did not answer within 3 s")?
-    .with_context(|| format!("MariaDB unreachable at {}", support::MARIADB))?;
+    .with_context(|| format!("MariaDB unreachable at {}", MARIADB))?;
     let (client, connection) = timeout(
         Duration::from_secs(3),
-        tokio_postgres::connect(support::POSTGRES, tokio_postgres::NoTls),
+        tokio_postgres::connect(POSTGRES, tokio_postgres::NoTls),
     )
     .await
     .context("PostgreSQL did not answer within 3 s")?
-    .with_context(|| format!("PostgreSQL unreachable at {}", support::POSTGRES))?;
+    .with_context(|| format!("PostgreSQL unreachable at {}", POSTGRES))?;
     drop(client);
     let _ = connection.await;
     Ok(())
@@ -257,11 +88,11 @@ async fn reachable() -> Result<()> {
 
 /// Latencies of the measured signatures: (owner hears, signer hears).
 async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)>> {
-    let mysql = support::MariaDb::create("bench_charter").await;
-    let pg = support::PgDb::create("bench_charter").await;
+    let mysql = MariaDb::create("bench_charter").await?;
+    let pg = PgDb::create("bench_charter").await?;
     let total = WARM_UP + signs;
 
-    mysql.character(SIGNER, SIGNER, "Signer", 1, None).await;
+    mysql.character(SIGNER, SIGNER, "Signer", 1).await?;
     let mut conn = mysql.pool.get_conn().await?;
     for chunk in (0..total as u32).collect::<Vec<_>>().chunks(500) {
         let characters: Vec<String> = chunk
@@ -294,20 +125,27 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)
     }
     drop(conn);
 
-    let (world_a, world_a_task) = worldserver().await?;
-    let (world_b, world_b_task) = worldserver().await?;
-    let a = Sidecar::start("A", world_a, &mysql.url(), &pg.url()).await?;
-    let b = Sidecar::start("B", world_b, &mysql.url(), &pg.url()).await?;
+    let (world_a, world_b) = (World::start().await?, World::start().await?);
+    let sidecar = |id: &str, world: &World| {
+        start_sidecar(Config {
+            characters_db_url: mysql.url(),
+            bus_url: pg.url(),
+            ..test_config(id, world.addr)
+        })
+    };
+    let a = sidecar("A", &world_a).await?;
+    let b = sidecar("B", &world_b).await?;
+    let bus = a.bus().context("sidecar A has a bus")?;
 
     // Owners behind A; each reader reports the sign results it receives.
     let (heard, mut hearing) = mpsc::unbounded_channel::<(u32, Instant, SmsgPetitionSignResults)>();
     let mut readers = Vec::new();
     let mut owner_writers = Vec::new();
     for i in 0..total as u32 {
-        let gateway = Gateway::logged_in(a.addr, OWNER_BASE + i)
+        let gateway = Gateway::logged_in(a.addr(), &format!("owner {i}"), OWNER_BASE + i)
             .await
             .with_context(|| format!("owner {i} logging in through A"))?;
-        let Gateway { mut reader, writer } = gateway;
+        let (mut reader, writer) = gateway.into_parts();
         owner_writers.push(writer);
         let heard = heard.clone();
         readers.push(tokio::spawn(async move {
@@ -322,13 +160,13 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)
         }));
     }
     drop(heard);
-    let mut signer = Gateway::logged_in(b.addr, SIGNER)
+    let mut signer = Gateway::logged_in(b.addr(), "signer", SIGNER)
         .await
         .context("the signer logging in through B")?;
     // Everyone is online on the bus before the first signature.
     let deadline = Instant::now() + STEP;
     for i in 0..total as u32 {
-        while a.bus.locate(OWNER_BASE + i).await?.as_deref() != Some("A") {
+        while bus.locate(OWNER_BASE + i).await?.as_deref() != Some("A") {
             ensure!(
                 Instant::now() < deadline,
                 "owner {i} never showed on the bus"
@@ -336,7 +174,7 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    while a.bus.locate(SIGNER).await?.as_deref() != Some("B") {
+    while bus.locate(SIGNER).await?.as_deref() != Some("B") {
         ensure!(
             Instant::now() < deadline,
             "the signer never showed on the bus"
@@ -354,10 +192,13 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)
         };
         let frame = Frame::from_message(Origin::Client, &sign)?;
         let sent = Instant::now();
-        signer.writer.write_all(frame.as_bytes()).await?;
+        signer.send_frame(&frame).await?;
         // The signer's own answer.
         let signer_heard = loop {
-            let frame = signer.next().await.context("the signer's sign result")?;
+            let frame = signer
+                .recv(STEP)
+                .await?
+                .context("the signer's sign result")?;
             if frame.opcode() == Opcode::SMSG_PETITION_SIGN_RESULTS {
                 let at = Instant::now();
                 let result = SmsgPetitionSignResults::decode(frame.body())?;
@@ -410,8 +251,6 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)
     }
     a.stop().await?;
     b.stop().await?;
-    world_a_task.abort();
-    world_b_task.abort();
     drop(mysql);
     drop(pg);
     Ok(latencies)

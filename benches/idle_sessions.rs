@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tc9_sidecar::config::Config;
-use tc9_sidecar::handler::PassThrough;
-use tc9_sidecar::server::Server;
+use tc9_sidecar::Sidecar;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -96,9 +95,8 @@ fn main() {
             upstream: ws.to_string(),
             ..Config::default()
         };
-        let server = Server::bind(config, PassThrough).await.unwrap();
-        let sidecar = server.local_addr().unwrap();
-        tokio::spawn(server.run(std::future::pending()));
+        let running = Sidecar::build(&config).await.unwrap();
+        let sidecar = running.addr();
         // Warm up lazily allocated runtime structures.
         drop(open(50, sidecar, &accepted).await);
         drop(open(50, ws, &accepted).await);

@@ -1,5 +1,5 @@
-//! Proxy throughput and added latency: the sidecar (in-process [`Server`] with
-//! [`PassThrough`]) against a minimal `tokio::io::copy_bidirectional` relay, in plain
+//! Proxy throughput and added latency: the sidecar (in-process, built by
+//! `Sidecar::build` with no characters database: a pass-through) against a minimal `tokio::io::copy_bidirectional` relay, in plain
 //! and `wotlk-crypt` link modes, over 1, 100 and 2,000 sessions.
 //!
 //! Run with `cargo bench --bench proxy` (about two minutes; one minute without
@@ -66,9 +66,6 @@
 //! not fit even so are capped, with a note (raise the limit with `ulimit -n`). Without MariaDB the crypt rows print
 //! "skipped".
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -84,13 +81,13 @@ use tc9_codec::sample::SampleRng;
 use tc9_codec::wire::{Bytes, Rest};
 use tc9_codec::{Frame, FrameCodec, HeaderCipher, Opcode, Origin};
 use tc9_sidecar::config::{Config, LinkMode};
-use tc9_sidecar::handler::PassThrough;
-use tc9_sidecar::server::Server;
+use tc9_sidecar::Sidecar;
+use tc9_testkit::{MariaDb, MARIADB};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::codec::Decoder;
 
@@ -711,7 +708,7 @@ async fn reader(
 enum Proxy {
     None,
     Relay(JoinHandle<()>),
-    Sidecar(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>),
+    Sidecar(Box<Sidecar>),
 }
 
 /// The minimal relay: accept, connect upstream, `copy_bidirectional`.
@@ -756,13 +753,8 @@ fn start_proxy(
                 ..Config::default()
             };
             config.validate()?;
-            let server = runtime.block_on(Server::bind(config, PassThrough))?;
-            let addr = server.local_addr()?;
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = runtime.spawn(server.run(async move {
-                let _ = stopped.await;
-            }));
-            Ok((addr, Proxy::Sidecar(stop, task)))
+            let sidecar = runtime.block_on(Sidecar::build(&config))?;
+            Ok((sidecar.addr(), Proxy::Sidecar(Box::new(sidecar))))
         }
     }
 }
@@ -771,11 +763,10 @@ fn stop_proxy(runtime: &Runtime, proxy: Proxy) -> Result<()> {
     match proxy {
         Proxy::None => {}
         Proxy::Relay(task) => task.abort(),
-        Proxy::Sidecar(stop, task) => {
-            let _ = stop.send(());
+        Proxy::Sidecar(sidecar) => {
             runtime
-                .block_on(async { tokio::time::timeout(STEP, task).await })
-                .context("the sidecar did not stop")???;
+                .block_on(async { tokio::time::timeout(STEP, sidecar.stop()).await })
+                .context("the sidecar did not stop")??;
         }
     }
     Ok(())
@@ -1108,9 +1099,9 @@ impl Bench<'_> {
 // ---------------------------------------------------------------------------------
 
 /// A temporary database with `BENCH<i>` accounts and their session keys, or why not.
-async fn crypt_database(accounts: usize) -> Result<support::MariaDb> {
+async fn crypt_database(accounts: usize) -> Result<MariaDb> {
     tokio::time::timeout(Duration::from_secs(3), async {
-        let pool = mysql_async::Pool::new(support::MARIADB);
+        let pool = mysql_async::Pool::new(MARIADB);
         // The connection goes back to the pool before the pool closes.
         let reached = pool.get_conn().await.map(drop);
         let _ = pool.disconnect().await;
@@ -1118,8 +1109,8 @@ async fn crypt_database(accounts: usize) -> Result<support::MariaDb> {
     })
     .await
     .context("MariaDB did not answer within 3 s")?
-    .with_context(|| format!("MariaDB unreachable at {}", support::MARIADB))?;
-    let db = support::MariaDb::create("bench_proxy").await;
+    .with_context(|| format!("MariaDB unreachable at {}", MARIADB))?;
+    let db = MariaDb::create("bench_proxy").await?;
     let mut conn = db.pool.get_conn().await?;
     let ids: Vec<usize> = (0..accounts).collect();
     for chunk in ids.chunks(500) {
@@ -1371,10 +1362,7 @@ fn main() -> Result<()> {
         gateway_rt: &gateway_rt,
         world_rt: &world_rt,
         settings: &settings,
-        auth_db_url: database
-            .as_ref()
-            .map(support::MariaDb::url)
-            .unwrap_or_default(),
+        auth_db_url: database.as_ref().map(MariaDb::url).unwrap_or_default(),
         metrics,
     };
     let started = Instant::now();

@@ -1,9 +1,11 @@
 //! The operator endpoints: `/metrics` (Prometheus text), `/health/live` and
-//! `/health/ready` (upstream reachable and every configured database answering; the
-//! body names what fails).
+//! `/health/ready` (every [`Probe`] passing: upstream reachable, each configured
+//! database answering; the body names what fails).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -12,12 +14,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::bus::Bus;
-use crate::store::Db;
+use tc9_proxy::metrics::OpcodeLabels;
 
 /// Histogram buckets, in seconds, for every latency histogram.
 const BUCKETS: &[f64] = &[
@@ -28,7 +29,7 @@ const BUCKETS: &[f64] = &[
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Installs the Prometheus recorder (once per process; the first call's labels win)
-/// and registers every metric at zero.
+/// and registers every metric at zero (opcode series for the charter's opcodes).
 pub fn install_recorder(sidecar: &str, realm: u32) -> Result<PrometheusHandle, String> {
     static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
     HANDLE
@@ -40,48 +41,71 @@ pub fn install_recorder(sidecar: &str, realm: u32) -> Result<PrometheusHandle, S
                 .map_err(|e| e.to_string())?
                 .install_recorder()
                 .map_err(|e| e.to_string())?;
-            crate::metrics::describe_and_register();
+            tc9_proxy::metrics::describe(&OpcodeLabels::new(tc9_charter::watched().collect()));
+            tc9_charter::metrics::describe();
+            crate::backends::metrics::describe();
             Ok(handle)
         })
         .clone()
 }
 
+/// What a probe's check returns: `Err` with the reason it fails.
+pub type ProbeCheck = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// One thing `/health/ready` checks, named in the body when it fails.
+pub struct Probe {
+    name: String,
+    check: Box<dyn Fn() -> ProbeCheck + Send + Sync>,
+}
+
+impl Probe {
+    /// A probe called `name` that runs `check`.
+    pub fn new<F, Fut>(name: impl Into<String>, check: F) -> Probe
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Probe {
+            name: name.into(),
+            check: Box::new(move || Box::pin(check())),
+        }
+    }
+
+    /// The worldserver accepts TCP connections at `addr`.
+    pub fn upstream(addr: &str) -> Probe {
+        let addr = addr.to_owned();
+        Probe::new(format!("upstream {addr}"), move || {
+            let addr = addr.clone();
+            async move {
+                tokio::net::TcpStream::connect(&addr)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+        })
+    }
+}
+
 /// What `/health/ready` checks.
-#[derive(Clone, Debug)]
+#[derive(Default)]
 pub struct Readiness {
-    /// The worldserver's address.
-    pub upstream: String,
-    /// The characters database, if configured.
-    pub characters: Option<Db>,
-    /// The auth database, if configured.
-    pub auth: Option<Db>,
-    /// The bus, if configured.
-    pub bus: Option<Bus>,
+    probes: Vec<Probe>,
 }
 
 impl Readiness {
-    /// The failing parts, empty when ready.
+    /// Readiness over `probes`.
+    pub fn new(probes: Vec<Probe>) -> Readiness {
+        Readiness { probes }
+    }
+
+    /// The failing probes with their reasons, empty when ready.
     pub async fn failures(&self) -> Vec<String> {
         let mut failures = Vec::new();
-        match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&self.upstream)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => failures.push(format!("upstream {}: {e}", self.upstream)),
-            Err(_) => failures.push(format!("upstream {}: timed out", self.upstream)),
-        }
-        for (name, db) in [("characters_db", &self.characters), ("auth_db", &self.auth)] {
-            if let Some(db) = db {
-                match tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => failures.push(format!("{name}: {e}")),
-                    Err(_) => failures.push(format!("{name}: timed out")),
-                }
-            }
-        }
-        if let Some(bus) = &self.bus {
-            match tokio::time::timeout(PROBE_TIMEOUT, bus.ping()).await {
+        for probe in &self.probes {
+            match tokio::time::timeout(PROBE_TIMEOUT, (probe.check)()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => failures.push(format!("bus: {e}")),
-                Err(_) => failures.push("bus: timed out".to_owned()),
+                Ok(Err(e)) => failures.push(format!("{}: {e}", probe.name)),
+                Err(_) => failures.push(format!("{}: timed out", probe.name)),
             }
         }
         failures

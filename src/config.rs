@@ -6,20 +6,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tc9_charter::{CharterSettings, Rules};
+use tc9_proxy::ProxyConfig;
 
-/// How headers travel between the gateway, the sidecar and the worldserver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum LinkMode {
-    /// ToCloud9 cluster mode: headers are never encrypted.
-    #[default]
-    Plain,
-    /// Stock AzerothCore: headers are encrypted after `CMSG_AUTH_SESSION`.
-    WotlkCrypt,
-}
+pub use tc9_proxy::LinkMode;
 
 /// Where the charter resolver reads the realm from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// AzerothCore's MySQL databases and, with `bus_url`, PostgreSQL.
@@ -278,15 +271,27 @@ impl Config {
         Ok(())
     }
 
-    /// Delay before connection attempt `attempt` (0-based) to the worldserver.
-    pub fn connect_backoff(&self, attempt: u32) -> Duration {
-        Duration::from_millis(self.connect_backoff_ms.saturating_mul(1 << attempt.min(16)) / 2)
+    /// The proxy's part of the configuration.
+    pub fn proxy(&self) -> ProxyConfig {
+        ProxyConfig {
+            listen: self.listen,
+            upstream: self.upstream.clone(),
+            sidecar_id: self.sidecar_id.clone(),
+            link_mode: self.link_mode,
+            capture_dir: self.capture_dir.clone(),
+            max_client_frame: self.max_client_frame,
+            max_server_frame: self.max_server_frame,
+            connect_attempts: self.connect_attempts,
+            connect_backoff: Duration::from_millis(self.connect_backoff_ms),
+            session_queue: self.session_queue,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+        }
     }
 
-    /// The charter resolver's settings.
-    pub fn charter_settings(&self) -> crate::charter::CharterSettings {
-        crate::charter::CharterSettings {
-            rules: crate::resolver::Rules {
+    /// The charter's settings.
+    pub fn charter_settings(&self) -> CharterSettings {
+        CharterSettings {
+            rules: Rules {
                 two_side_guild: self.two_side_guild,
                 min_signatures: self.min_petition_signs,
             },
@@ -300,11 +305,6 @@ impl Config {
     /// How long presence stays valid without a heartbeat.
     pub fn presence_expiry(&self) -> Duration {
         Duration::from_secs(self.presence_expiry_secs)
-    }
-
-    /// The shutdown grace period.
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
     }
 }
 
@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles() {
-        let config = Config::default();
+        let config = Config::default().proxy();
         assert_eq!(config.connect_backoff(1), Duration::from_millis(100));
         assert_eq!(config.connect_backoff(2), Duration::from_millis(200));
     }

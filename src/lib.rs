@@ -2,30 +2,20 @@
 //! worldserver. It decodes guild and petition opcodes and resolves cross-worldserver
 //! charter work; everything else passes through byte for byte.
 //!
-//! Data flows one way: socket -> [frame](tc9_codec::framing) -> decoded message ->
-//! [decision](handler::Decision) -> frame -> socket.
+//! The layers, each a crate, depend one way: `tc9-opcodes` <- `tc9-codec` <-
+//! [`tc9-proxy`](tc9_proxy) (frames, sessions, the decision seam; no database) <-
+//! [`tc9-charter`](tc9_charter) (the rules, their ports, the handler) <- this crate:
 //!
 //! - [`config`]: the TOML file, `TC9_*` variables and flags.
-//! - [`server`]: the accept loop and graceful stop.
-//! - [`session`]: one gateway connection and its worldserver connection.
-//! - [`handler`]: the seam where the charter resolver decides about frames.
-//! - [`resolver`]: the charter rules, as plain functions.
-//! - [`store`]: AzerothCore's MySQL databases.
-//! - [`inspect`]: human-readable packets for the CLI.
+//! - [`backends`]: MySQL, PostgreSQL and in-memory adapters of the charter's ports.
+//! - [`app`]: [`Sidecar::build`](app::Sidecar::build), the one place a sidecar is wired.
+//! - [`admin`]: `/metrics` and the health endpoints.
+//! - [`tools`]: the demo, replay and decode commands.
 
 pub mod admin;
-pub mod backend;
-pub mod bus;
-pub mod capture;
-pub mod charter;
+pub mod app;
+pub mod backends;
 pub mod config;
-pub mod demo;
-pub mod handler;
-pub mod inspect;
-pub mod memory;
-pub mod metrics;
-pub mod replay;
-pub mod resolver;
-pub mod server;
-pub mod session;
-pub mod store;
+pub mod tools;
+
+pub use app::Sidecar;

@@ -5,15 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tc9_codec::Origin;
-use tc9_sidecar::admin;
-use tc9_sidecar::bus::Bus;
-use tc9_sidecar::charter::CharterHandler;
-use tc9_sidecar::config::{Backend, Config, LinkMode};
-use tc9_sidecar::handler::PassThrough;
-use tc9_sidecar::inspect;
-use tc9_sidecar::memory::{MemoryRealm, MemoryStore, World};
-use tc9_sidecar::server::{shutdown_signal, Databases, Server};
-use tokio_util::sync::CancellationToken;
+use tc9_sidecar::backends::memory::World;
+use tc9_sidecar::config::Config;
+use tc9_sidecar::tools::{demo, inspect, replay as replays};
 use tracing_subscriber::EnvFilter;
 
 /// ToCloud9 sidecar for AzerothCore worldservers: cross-worldserver guild charters.
@@ -83,8 +77,8 @@ struct RunArgs {
     #[arg(long)]
     realm_id: Option<u32>,
     /// Header mode of the links.
-    #[arg(long, value_enum)]
-    link_mode: Option<LinkMode>,
+    #[arg(long, value_parser = ["plain", "wotlk-crypt"])]
+    link_mode: Option<String>,
     /// AzerothCore characters database URL.
     #[arg(long)]
     characters_db_url: Option<String>,
@@ -112,6 +106,7 @@ impl RunArgs {
             ("auth_db_url", &self.auth_db_url),
             ("bus_url", &self.bus_url),
             ("capture_dir", &self.capture_dir),
+            ("link_mode", &self.link_mode),
         ];
         for (key, value) in strings {
             if let Some(value) = value {
@@ -120,13 +115,6 @@ impl RunArgs {
         }
         if let Some(realm) = self.realm_id {
             table.insert("realm_id".to_owned(), i64::from(realm).into());
-        }
-        if let Some(mode) = self.link_mode {
-            let name = match mode {
-                LinkMode::Plain => "plain",
-                LinkMode::WotlkCrypt => "wotlk-crypt",
-            };
-            table.insert("link_mode".to_owned(), name.into());
         }
         table
     }
@@ -171,7 +159,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(tc9_sidecar::demo::run(&mut std::io::stdout())) {
+            match runtime.block_on(demo::run(&mut std::io::stdout())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("error: demo failed: {err:#}");
@@ -219,7 +207,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve(config));
+    let result = runtime.block_on(tc9_sidecar::app::serve(config));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -229,87 +217,6 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-/// Runs the sidecar until SIGTERM/SIGINT: the charter resolver when a characters
-/// database is configured, a pure pass-through otherwise.
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let databases = Databases::from_config(&config)?;
-    let background = CancellationToken::new();
-    let bus = if config.bus_url.is_empty() || databases.characters.is_none() {
-        None
-    } else {
-        match Bus::connect(
-            &config.bus_url,
-            config.realm_id,
-            &config.sidecar_id,
-            config.presence_expiry(),
-        )
-        .await
-        {
-            Ok(bus) => Some(bus),
-            Err(e) => {
-                tracing::warn!(error = %e, "bus unavailable: cross-worldserver resolution is off until restart");
-                None
-            }
-        }
-    };
-    if !config.metrics.is_empty() {
-        let handle = admin::install_recorder(&config.sidecar_id, config.realm_id)
-            .map_err(anyhow::Error::msg)?;
-        let readiness = admin::Readiness {
-            upstream: config.upstream.clone(),
-            characters: databases.characters.clone(),
-            auth: databases.auth.clone(),
-            bus: bus.clone(),
-        };
-        admin::serve(&config.metrics, handle, readiness, background.clone()).await?;
-    }
-    let result = match databases.characters.clone() {
-        _ if config.backend == Backend::Memory => {
-            let world = if config.world_file.is_empty() {
-                World::default()
-            } else {
-                World::from_file(std::path::Path::new(&config.world_file))
-                    .map_err(anyhow::Error::msg)?
-            };
-            let realm = MemoryRealm::new();
-            let handler = CharterHandler::new(
-                MemoryStore::from_world(&world),
-                Some(realm.join(&config.sidecar_id)),
-                config.charter_settings(),
-            );
-            handler.start_background(background.clone());
-            tracing::info!(
-                characters = world.character.len(),
-                petitions = world.petition.len(),
-                "in-memory realm: charters resolve on this worldserver"
-            );
-            Server::bind_with(config, databases, handler)
-                .await?
-                .run(shutdown_signal())
-                .await
-        }
-        None => {
-            Server::bind_with(config, databases, PassThrough)
-                .await?
-                .run(shutdown_signal())
-                .await
-        }
-        Some(store) => {
-            if bus.is_none() {
-                tracing::info!("no bus: charters resolve on this worldserver only");
-            }
-            let handler = CharterHandler::new(store, bus, config.charter_settings());
-            handler.start_background(background.clone());
-            Server::bind_with(config, databases, handler)
-                .await?
-                .run(shutdown_signal())
-                .await
-        }
-    };
-    background.cancel();
-    Ok(result?)
-}
-
 /// The `replay` command.
 fn replay(
     file: &std::path::Path,
@@ -317,9 +224,9 @@ fn replay(
     expect: Option<&std::path::Path>,
 ) -> ExitCode {
     let run = || -> anyhow::Result<Result<String, String>> {
-        let capture = tc9_sidecar::capture::Capture::read(file)
+        let capture = tc9_proxy::capture::Capture::read(file)
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let beside = tc9_sidecar::replay::world_beside(file);
+        let beside = replays::world_beside(file);
         let world_path = world
             .map(std::path::Path::to_path_buf)
             .or_else(|| beside.exists().then_some(beside));
@@ -327,14 +234,14 @@ fn replay(
             Some(path) => World::from_file(&path).map_err(anyhow::Error::msg)?,
             None => World::default(),
         };
-        let transcript = tokio::runtime::Runtime::new()?
-            .block_on(tc9_sidecar::replay::replay(&capture, &world))?;
+        let transcript =
+            tokio::runtime::Runtime::new()?.block_on(replays::replay(&capture, &world))?;
         Ok(match expect {
             None => Ok(transcript),
             Some(path) => {
                 let expected = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                tc9_sidecar::replay::compare(&expected, &transcript).map(|()| transcript)
+                replays::compare(&expected, &transcript).map(|()| transcript)
             }
         })
     };

@@ -2,14 +2,13 @@
 //!
 //! Each test builds one realm of its own:
 //! - ONE MariaDB database (the realm's shared characters DB, loaded from
-//!   `tests/fixtures/azerothcore.sql`) and ONE PostgreSQL database (the realm bus);
+//!   `testkit/azerothcore.sql`) and ONE PostgreSQL database (the realm bus);
 //!   both are dropped when the test ends, passed or failed;
-//! - TWO scripted worldservers (listeners the test owns) that answer
+//! - TWO scripted worldservers (`tc9_testkit::World`) that answer
 //!   `CMSG_PLAYER_LOGIN` with `SMSG_LOGIN_VERIFY_WORLD`, `CMSG_PING` with
 //!   `SMSG_PONG`, and record every client frame they receive;
-//! - TWO in-process sidecars, "A" and "B", wired as `main.rs` wires the real binary
-//!   (`CharterHandler` over the characters DB and the bus, its background tasks,
-//!   `Server::bind_with`, `run`);
+//! - TWO in-process sidecars, "A" and "B", built by `Sidecar::build` as the binary
+//!   builds them;
 //! - scripted gateways speaking plain frames that log characters in.
 //!
 //! A ping through a gateway is the ordering fence: once the worldserver has seen
@@ -31,128 +30,40 @@
 //! - `guild_answers_follow_guild_events`: a tabard saved on A shows in B's next
 //!   cached guild answer.
 
-use std::collections::{HashSet, VecDeque};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use futures::StreamExt;
-use mysql_async::prelude::*;
-use mysql_async::{Opts, Pool};
-use tc9_codec::messages::guild::{command, command_error, event as guild_event};
+use tc9_charter::{Directory, EventKind};
 use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
 use tc9_codec::messages::{
-    CmsgGuildQuery, CmsgOfferPetition, CmsgPetitionQuery, CmsgPetitionSign, CmsgPlayerLogin,
-    GuildEmblem, MsgPetitionDeclineClient, MsgPetitionDeclineServer, MsgSaveGuildEmblemClient,
-    PetitionSignature, SmsgGuildCommandResult, SmsgGuildEvent, SmsgGuildQueryResponse,
-    SmsgLoginVerifyWorld, SmsgPetitionQueryResponse, SmsgPetitionShowSignatures,
+    CmsgGuildQuery, CmsgOfferPetition, CmsgPetitionQuery, CmsgPetitionSign, GuildCommand,
+    GuildCommandError, GuildEmblem, MsgPetitionDeclineClient, MsgPetitionDeclineServer,
+    MsgSaveGuildEmblemClient, PetitionSignature, SmsgGuildCommandResult, SmsgGuildEvent,
+    SmsgGuildQueryResponse, SmsgPetitionQueryResponse, SmsgPetitionShowSignatures,
     SmsgPetitionSignResults,
 };
 use tc9_codec::wire::Guid;
-use tc9_codec::{Frame, FrameCodec, Message, Opcode, Origin};
-use tc9_sidecar::bus::Bus;
-use tc9_sidecar::charter::CharterHandler;
+use tc9_codec::{Frame, Message, Opcode};
 use tc9_sidecar::config::Config;
-use tc9_sidecar::server::{Databases, Server};
-use tc9_sidecar::store::Db;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, Barrier};
+use tc9_sidecar::Sidecar;
+use tc9_testkit::db::wait_located;
+use tc9_testkit::{
+    server_frame, start_sidecar, test_config, Gateway, MariaDb, PgDb, SignRow, World, SILENCE, STEP,
+};
+use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
-use tokio_util::codec::FramedRead;
-use tokio_util::sync::CancellationToken;
 
-/// The MariaDB server, without a database.
-const MYSQL_ADMIN: &str = "mysql://root@127.0.0.1:3306";
-/// The PostgreSQL server, without a database.
-const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
-/// How long any single network step may take before the test fails.
-const STEP: Duration = Duration::from_secs(10);
 /// How long a whole test may take.
 const WHOLE_TEST: Duration = Duration::from_secs(60);
-/// How long "nothing is answered" is watched.
-const SILENCE: Duration = Duration::from_millis(500);
 /// Presence expiry of the sidecars (heartbeat every third of it).
 const PRESENCE_EXPIRY_SECS: u64 = 6;
 /// Outbox poll interval of the sidecars.
 const BUS_POLL_MS: u64 = 150;
-/// The realm of every test.
-const REALM: u32 = 1;
-/// The bus schema of [`REALM`].
+/// The bus schema of realm 1.
 const SCHEMA: &str = "tc9_realm_1";
-/// The AzerothCore tables, loaded statement by statement into each test database.
-const FIXTURE: &str = include_str!("fixtures/azerothcore.sql");
-
-// ---------------------------------------------------------------------------------
-// Small helpers
-// ---------------------------------------------------------------------------------
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A database name no other test (or run) uses; short enough for PostgreSQL.
-fn unique_name(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() % 1_000_000_000_000)
-        .unwrap_or(0);
-    format!(
-        "tc9_e2e_{tag}_{}_{nanos}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Runs `body` on a thread of its own with a runtime of its own: usable from `Drop`,
-/// inside the test's runtime or while it unwinds.
-fn run_detached<F, Fut>(body: F) -> Result<()>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    std::thread::spawn(move || -> Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(body())
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("cleanup thread panicked"))?
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most [`STEP`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(value) = check().await? {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {STEP:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A client frame carrying `message`.
-fn client_frame<M: Message>(message: &M) -> Frame {
-    Frame::from_message(Origin::Client, message).expect("a client frame")
-}
-
-/// A server frame carrying `message`.
-fn server_frame<M: Message>(message: &M) -> Frame {
-    Frame::from_message(Origin::Server, message).expect("a server frame")
-}
 
 /// `CMSG_PETITION_SIGN` for the charter item `petition`.
 fn sign(petition: u32) -> CmsgPetitionSign {
@@ -162,564 +73,10 @@ fn sign(petition: u32) -> CmsgPetitionSign {
     }
 }
 
-// ---------------------------------------------------------------------------------
-// Databases
-// ---------------------------------------------------------------------------------
-
-/// One `petition_sign` row: ownerguid, petitionguid, petition_id, playerguid,
-/// player_account, type.
-type SignRow = (u32, u32, u32, u32, u32, u8);
-
-/// A MariaDB database of its own for one test, dropped when the guard is.
-struct TestMysql {
-    name: String,
-    pool: Pool,
-}
-
-impl TestMysql {
-    /// Creates the database and loads the AzerothCore tables.
-    async fn create(tag: &str) -> Result<TestMysql> {
-        let name = unique_name(tag);
-        let admin = Pool::new(Opts::from_url(MYSQL_ADMIN)?);
-        let created = async {
-            let mut conn = admin.get_conn().await?;
-            conn.query_drop(format!("CREATE DATABASE `{name}`")).await?;
-            anyhow::Ok(())
-        }
-        .await;
-        admin.disconnect().await?;
-        created.context("creating the MariaDB test database")?;
-        let pool = Pool::new(Opts::from_url(&format!("{MYSQL_ADMIN}/{name}"))?);
-        // From here on the guard drops the database whatever happens.
-        let db = TestMysql { name, pool };
-        let script: String = FIXTURE
-            .lines()
-            .filter(|line| !line.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            db.exec(statement, ()).await?;
-        }
-        Ok(db)
-    }
-
-    fn url(&self) -> String {
-        format!("{MYSQL_ADMIN}/{}", self.name)
-    }
-
-    /// Runs one statement.
-    async fn exec(
-        &self,
-        statement: &str,
-        params: impl Into<mysql_async::Params> + Send,
-    ) -> Result<()> {
-        let mut conn = self.pool.get_conn().await?;
-        conn.exec_drop(statement, params)
-            .await
-            .with_context(|| format!("running `{statement}`"))
-    }
-
-    /// Adds a character.
-    async fn character(&self, guid: u32, account: u32, name: &str, race: u8) -> Result<()> {
-        self.exec(
-            "INSERT INTO characters (guid, account, name, race, class, gender, level, online) \
-             VALUES (?, ?, ?, ?, 1, 0, 80, 1)",
-            (guid, account, name, race),
-        )
-        .await
-    }
-
-    /// Adds a guild charter.
-    async fn petition(
-        &self,
-        owner: u32,
-        petition_guid: u32,
-        petition_id: u32,
-        name: &str,
-    ) -> Result<()> {
-        self.exec(
-            "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) \
-             VALUES (?, ?, ?, ?, ?)",
-            (owner, petition_guid, petition_id, name, GUILD_CHARTER_TYPE),
-        )
-        .await
-    }
-
-    /// Adds a signature row directly, as the worldserver would have written it.
-    async fn signature(&self, owner: u32, petition: u32, player: u32, account: u32) -> Result<()> {
-        self.exec(
-            "INSERT INTO petition_sign \
-             (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                owner,
-                petition,
-                petition,
-                player,
-                account,
-                GUILD_CHARTER_TYPE,
-            ),
-        )
-        .await
-    }
-
-    /// The signature rows of the charter item `petition`, by player.
-    async fn signatures(&self, petition: u32) -> Result<Vec<SignRow>> {
-        let mut conn = self.pool.get_conn().await?;
-        Ok(conn
-            .exec(
-                "SELECT ownerguid, petitionguid, petition_id, playerguid, player_account, type \
-                 FROM petition_sign WHERE petitionguid = ? ORDER BY playerguid",
-                (petition,),
-            )
-            .await?)
-    }
-}
-
-impl Drop for TestMysql {
-    fn drop(&mut self) {
-        let name = std::mem::take(&mut self.name);
-        let dropped = run_detached(move || async move {
-            let admin = Pool::new(Opts::from_url(MYSQL_ADMIN)?);
-            let result = async {
-                let mut conn = admin.get_conn().await?;
-                conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                    .await?;
-                anyhow::Ok(())
-            }
-            .await;
-            let _ = admin.disconnect().await;
-            result.with_context(|| format!("dropping {name}"))
-        });
-        if let Err(e) = dropped {
-            eprintln!("MariaDB test database cleanup failed: {e:#}");
-        }
-    }
-}
-
-/// A PostgreSQL database of its own (the realm bus) for one test, dropped (with
-/// `FORCE`, whoever is still connected) when the guard is.
-struct TestPg {
-    name: String,
-}
-
-impl TestPg {
-    async fn create(tag: &str) -> Result<TestPg> {
-        let name = unique_name(tag);
-        let admin = pg_connect(&format!("{PG_SERVER}/postgres")).await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .context("creating the PostgreSQL test database")?;
-        Ok(TestPg { name })
-    }
-
-    fn url(&self) -> String {
-        format!("{PG_SERVER}/{}", self.name)
-    }
-
-    /// A client of the test database, for the test's own queries.
-    async fn client(&self) -> Result<tokio_postgres::Client> {
-        pg_connect(&self.url()).await
-    }
-}
-
-/// Connects to PostgreSQL; the connection runs on the current runtime.
-async fn pg_connect(url: &str) -> Result<tokio_postgres::Client> {
-    let (client, connection) = timeout(STEP, tokio_postgres::connect(url, tokio_postgres::NoTls))
-        .await
-        .context("PostgreSQL connect timed out")??;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
-}
-
-impl Drop for TestPg {
-    fn drop(&mut self) {
-        let name = std::mem::take(&mut self.name);
-        let dropped = run_detached(move || async move {
-            let admin = pg_connect(&format!("{PG_SERVER}/postgres")).await?;
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await
-                .with_context(|| format!("dropping {name}"))
-        });
-        if let Err(e) = dropped {
-            eprintln!("PostgreSQL test database cleanup failed: {e:#}");
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// The scripted worldserver
-// ---------------------------------------------------------------------------------
-
-/// A scripted worldserver: answers logins and pings, records every client frame.
-struct World {
-    addr: SocketAddr,
-    /// Every frame received, with the number of the connection it came on.
-    log: Arc<Mutex<Vec<(usize, Frame)>>>,
-    task: JoinHandle<()>,
-}
-
-impl World {
-    async fn start() -> Result<World> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let log: Arc<Mutex<Vec<(usize, Frame)>>> = Arc::default();
-        let recorder = Arc::clone(&log);
-        let task = tokio::spawn(async move {
-            let mut connections = 0;
-            while let Ok((stream, _)) = listener.accept().await {
-                connections += 1;
-                tokio::spawn(serve_world_connection(
-                    stream,
-                    connections,
-                    Arc::clone(&recorder),
-                ));
-            }
-        });
-        Ok(World { addr, log, task })
-    }
-
-    /// How many frames of `opcode` this worldserver has received.
-    fn count(&self, opcode: Opcode) -> usize {
-        lock(&self.log)
-            .iter()
-            .filter(|(_, f)| f.opcode() == opcode)
-            .count()
-    }
-
-    /// Fails if this worldserver received any frame of `opcodes`.
-    fn assert_never_saw(&self, opcodes: &[Opcode], who: &str) -> Result<()> {
-        for opcode in opcodes {
-            let n = self.count(*opcode);
-            ensure!(n == 0, "{who} received {n} {opcode} frame(s)");
-        }
-        Ok(())
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// One sidecar connection to a scripted worldserver.
-async fn serve_world_connection(
-    stream: TcpStream,
-    connection: usize,
-    log: Arc<Mutex<Vec<(usize, Frame)>>>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut frames = FramedRead::new(read, FrameCodec::client());
-    while let Some(Ok(frame)) = frames.next().await {
-        lock(&log).push((connection, frame.clone()));
-        let reply = match frame.opcode() {
-            Opcode::CMSG_PLAYER_LOGIN => Some(server_frame(&SmsgLoginVerifyWorld {
-                map: 0,
-                x: -8949.95,
-                y: -132.49,
-                z: 83.53,
-                orientation: 0.0,
-            })),
-            Opcode::CMSG_PING => frame
-                .body()
-                .get(..4)
-                .and_then(|seq| Frame::new(Origin::Server, Opcode::SMSG_PONG, seq).ok()),
-            // A saved tabard: AzerothCore tells the guild with GE_TABARDCHANGE.
-            Opcode::MSG_SAVE_GUILD_EMBLEM => Some(server_frame(&SmsgGuildEvent {
-                event: guild_event::TABARD_CHANGED,
-                params: Vec::new(),
-                guid: None,
-            })),
-            _ => None,
-        };
-        if let Some(reply) = reply {
-            if write.write_all(reply.as_bytes()).await.is_err() {
-                break;
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// The scripted gateway
-// ---------------------------------------------------------------------------------
-
-/// A scripted ToCloud9 gateway connection: one player session, plain frames.
-struct Gateway {
-    who: String,
-    reader: FramedRead<OwnedReadHalf, FrameCodec>,
-    writer: OwnedWriteHalf,
-    /// Frames read while waiting for something else, handed out first.
-    early: VecDeque<Frame>,
-    /// Frames that arrived before this session's `SMSG_LOGIN_VERIFY_WORLD`.
-    before_login: usize,
-}
-
-impl Gateway {
-    async fn connect(addr: SocketAddr, who: &str) -> Result<Gateway> {
-        let stream = timeout(STEP, TcpStream::connect(addr))
-            .await
-            .with_context(|| format!("{who}: connect timed out"))??;
-        stream.set_nodelay(true)?;
-        let (read, writer) = stream.into_split();
-        Ok(Gateway {
-            who: who.to_owned(),
-            reader: FramedRead::new(read, FrameCodec::server()),
-            writer,
-            early: VecDeque::new(),
-            before_login: 0,
-        })
-    }
-
-    /// Connects and logs `guid` in.
-    async fn logged_in(addr: SocketAddr, who: &str, guid: u32) -> Result<Gateway> {
-        let mut gateway = Gateway::connect(addr, who).await?;
-        gateway.log_in(guid).await?;
-        Ok(gateway)
-    }
-
-    async fn send_frame(&mut self, frame: &Frame) -> Result<()> {
-        timeout(STEP, self.writer.write_all(frame.as_bytes()))
-            .await
-            .with_context(|| format!("{}: write timed out", self.who))?
-            .with_context(|| format!("{}: write failed", self.who))
-    }
-
-    async fn send<M: Message>(&mut self, message: &M) -> Result<()> {
-        self.send_frame(&client_frame(message)).await
-    }
-
-    /// The next frame off the socket; `None` if none came within `limit`.
-    async fn read(&mut self, limit: Duration) -> Result<Option<Frame>> {
-        match timeout(limit, self.reader.next()).await {
-            Err(_) => Ok(None),
-            Ok(None) => bail!("{}: the sidecar closed the connection", self.who),
-            Ok(Some(Err(e))) => bail!("{}: unreadable frame: {e}", self.who),
-            Ok(Some(Ok(frame))) => Ok(Some(frame)),
-        }
-    }
-
-    /// The next frame, buffered ones first; `None` if none came within `limit`.
-    async fn recv(&mut self, limit: Duration) -> Result<Option<Frame>> {
-        match self.early.pop_front() {
-            Some(frame) => Ok(Some(frame)),
-            None => self.read(limit).await,
-        }
-    }
-
-    /// The next frame, which must carry an `M`; returns it decoded and as sent.
-    async fn expect<M: Message>(&mut self, what: &str) -> Result<(M, Frame)> {
-        let frame = self
-            .recv(STEP)
-            .await?
-            .with_context(|| format!("{}: no {} within {STEP:?}: {what}", self.who, M::OPCODE))?;
-        ensure!(
-            frame.opcode() == M::OPCODE,
-            "{}: {what}: expected {}, got {:?}",
-            self.who,
-            M::OPCODE,
-            frame
-        );
-        let message = M::decode(frame.body())
-            .with_context(|| format!("{}: {what}: undecodable {}", self.who, M::OPCODE))?;
-        Ok((message, frame))
-    }
-
-    /// Sends `CMSG_PLAYER_LOGIN` and waits for `SMSG_LOGIN_VERIFY_WORLD`; frames that
-    /// come first are kept for later reads.
-    async fn log_in(&mut self, guid: u32) -> Result<()> {
-        self.send(&CmsgPlayerLogin {
-            guid: Guid::player(guid),
-        })
-        .await?;
-        let deadline = Instant::now() + STEP;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let frame = self
-                .read(left)
-                .await?
-                .with_context(|| format!("{}: no SMSG_LOGIN_VERIFY_WORLD", self.who))?;
-            if frame.opcode() == Opcode::SMSG_LOGIN_VERIFY_WORLD {
-                SmsgLoginVerifyWorld::decode(frame.body())?;
-                return Ok(());
-            }
-            self.before_login += 1;
-            self.early.push_back(frame);
-        }
-    }
-
-    /// The ordering fence: sends a ping and reads up to its pong. Returns the frames
-    /// that came before the pong (none of them is lost: they are what the sidecar
-    /// sent this session meanwhile). Once this returns, the worldserver has received
-    /// every frame this gateway sent before, unless the sidecar kept it back.
-    async fn fence(&mut self) -> Result<Vec<Frame>> {
-        static SEQ: AtomicU32 = AtomicU32::new(1);
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let mut body = seq.to_le_bytes().to_vec();
-        body.extend_from_slice(&0u32.to_le_bytes());
-        self.send_frame(&Frame::new(Origin::Client, Opcode::CMSG_PING, &body)?)
-            .await?;
-        let mut before = Vec::new();
-        loop {
-            let frame = self
-                .recv(STEP)
-                .await?
-                .with_context(|| format!("{}: no SMSG_PONG for ping {seq}", self.who))?;
-            if frame.opcode() == Opcode::SMSG_PONG && frame.body() == seq.to_le_bytes() {
-                return Ok(before);
-            }
-            before.push(frame);
-        }
-    }
-
-    /// Checks that nothing arrives for [`SILENCE`], then that nothing was queued
-    /// before a fence either.
-    async fn expect_silence(&mut self, what: &str) -> Result<()> {
-        if let Some(frame) = self.recv(SILENCE).await? {
-            bail!("{}: {what}: expected silence, got {frame:?}", self.who);
-        }
-        let before = self.fence().await?;
-        ensure!(
-            before.is_empty(),
-            "{}: {what}: expected silence, got {before:?}",
-            self.who
-        );
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Sidecars
-// ---------------------------------------------------------------------------------
-
-/// A sidecar running in this process, wired as the real binary's `serve()`.
-struct Sidecar {
-    id: String,
-    addr: SocketAddr,
-    /// A handle on the same bus, for the test's own `locate` calls.
-    bus: Bus,
-    background: CancellationToken,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl Sidecar {
-    async fn start(
-        id: &str,
-        world: &World,
-        mysql: &TestMysql,
-        pg: &TestPg,
-        grace_secs: u64,
-    ) -> Result<Sidecar> {
-        let config = Config {
-            listen: "127.0.0.1:0".parse()?,
-            upstream: world.addr.to_string(),
-            sidecar_id: id.to_owned(),
-            realm_id: REALM,
-            characters_db_url: mysql.url(),
-            bus_url: pg.url(),
-            presence_expiry_secs: PRESENCE_EXPIRY_SECS,
-            bus_poll_ms: BUS_POLL_MS,
-            shutdown_grace_secs: grace_secs,
-            connect_backoff_ms: 20,
-            ..Config::default()
-        };
-        config.validate()?;
-        let store = Db::new(&config.characters_db_url)?;
-        let bus = timeout(
-            STEP,
-            Bus::connect(
-                &config.bus_url,
-                config.realm_id,
-                &config.sidecar_id,
-                config.presence_expiry(),
-            ),
-        )
-        .await
-        .with_context(|| format!("sidecar {id}: bus connect timed out"))??;
-        let handler =
-            CharterHandler::new(store.clone(), Some(bus.clone()), config.charter_settings());
-        let background = CancellationToken::new();
-        handler.start_background(background.clone());
-        let databases = Databases {
-            characters: Some(store),
-            auth: None,
-        };
-        let server = Server::bind_with(config, databases, handler).await?;
-        let addr = server.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Ok(Sidecar {
-            id: id.to_owned(),
-            addr,
-            bus,
-            background,
-            stop: Some(stop),
-            task: Some(task),
-        })
-    }
-
-    /// Triggers the shutdown future and cancels the background tasks (heartbeat and
-    /// outbox consumer), as `serve()` does on SIGTERM; sessions get their grace.
-    fn begin_stop(&mut self) {
-        self.background.cancel();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-
-    /// Waits for `run()` to return `Ok`.
-    async fn finish_stop(&mut self) -> Result<()> {
-        if let Some(task) = self.task.take() {
-            timeout(Duration::from_secs(20), task)
-                .await
-                .with_context(|| format!("sidecar {} did not stop", self.id))?
-                .with_context(|| format!("sidecar {} panicked", self.id))?
-                .with_context(|| format!("sidecar {} failed", self.id))?;
-        }
-        Ok(())
-    }
-
-    async fn stop(mut self) -> Result<()> {
-        self.begin_stop();
-        self.finish_stop().await
-    }
-
-    /// Waits until the bus places `character` behind `sidecar`.
-    async fn wait_located(&self, character: u32, sidecar: &str) -> Result<()> {
-        let bus = self.bus.clone();
-        eventually(
-            &format!("character {character} online behind {sidecar}"),
-            || {
-                let bus = bus.clone();
-                async move {
-                    let at = bus.locate(character).await?;
-                    Ok((at.as_deref() == Some(sidecar)).then_some(()))
-                }
-            },
-        )
-        .await
-    }
-}
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        self.begin_stop();
-    }
-}
-
 /// The databases and worldservers of one realm.
 struct Realm {
-    mysql: TestMysql,
-    pg: TestPg,
+    mysql: MariaDb,
+    pg: PgDb,
     world_a: World,
     world_b: World,
 }
@@ -727,20 +84,40 @@ struct Realm {
 impl Realm {
     async fn create(tag: &str) -> Result<Realm> {
         Ok(Realm {
-            mysql: TestMysql::create(tag).await?,
-            pg: TestPg::create(tag).await?,
+            mysql: MariaDb::create(tag).await?,
+            pg: PgDb::create(tag).await?,
             world_a: World::start().await?,
             world_b: World::start().await?,
         })
     }
 
+    /// Sidecar `id` ("A" or "B") in front of its worldserver, over the realm's
+    /// databases, with `grace_secs` of shutdown grace.
     async fn sidecar(&self, id: &str, grace_secs: u64) -> Result<Sidecar> {
         let world = match id {
             "A" => &self.world_a,
             _ => &self.world_b,
         };
-        Sidecar::start(id, world, &self.mysql, &self.pg, grace_secs).await
+        start_sidecar(Config {
+            characters_db_url: self.mysql.url(),
+            bus_url: self.pg.url(),
+            presence_expiry_secs: PRESENCE_EXPIRY_SECS,
+            bus_poll_ms: BUS_POLL_MS,
+            shutdown_grace_secs: grace_secs,
+            ..test_config(id, world.addr)
+        })
+        .await
     }
+
+    /// Waits until the bus places `character` behind `sidecar`.
+    async fn wait_located(&self, character: u32, sidecar: &str) -> Result<()> {
+        wait_located(&self.pg.client().await?, character, sidecar).await
+    }
+}
+
+/// The bus of a sidecar built with one.
+fn bus(sidecar: &Sidecar) -> Result<&tc9_sidecar::backends::postgres::Bus> {
+    sidecar.bus().context("the sidecar has no bus")
 }
 
 /// The rows `petition_sign` must hold after `player` (of `account`) signed charter
@@ -808,10 +185,10 @@ async fn charter_flow() -> Result<()> {
 
     let a = realm.sidecar("A", 1).await?;
     let b = realm.sidecar("B", 1).await?;
-    let mut owner = Gateway::logged_in(a.addr, "owner 1 @A", 1).await?;
-    let mut signer = Gateway::logged_in(b.addr, "signer 2 @B", 2).await?;
-    a.wait_located(1, "A").await?;
-    a.wait_located(2, "B").await?;
+    let mut owner = Gateway::logged_in(a.addr(), "owner 1 @A", 1).await?;
+    let mut signer = Gateway::logged_in(b.addr(), "signer 2 @B", 2).await?;
+    realm.wait_located(1, "A").await?;
+    realm.wait_located(2, "B").await?;
 
     // -- The owner on A offers the charter to 2, who plays behind B.
     owner
@@ -822,7 +199,7 @@ async fn charter_flow() -> Result<()> {
         })
         .await?;
     let (shown, _) = signer
-        .expect::<SmsgPetitionShowSignatures>("the offer reaches the target through B")
+        .expect_framed::<SmsgPetitionShowSignatures>("the offer reaches the target through B")
         .await?;
     assert_eq!(shown.petition, Guid::item(CHARTER));
     assert_eq!(
@@ -854,7 +231,7 @@ async fn charter_flow() -> Result<()> {
     // -- 2 signs on B: a row, OK to the signer and to the owner on A.
     signer.send(&sign(CHARTER)).await?;
     let (signed, signer_copy) = signer
-        .expect::<SmsgPetitionSignResults>("the signer's result")
+        .expect_framed::<SmsgPetitionSignResults>("the signer's result")
         .await?;
     assert_eq!(
         signed,
@@ -870,7 +247,7 @@ async fn charter_flow() -> Result<()> {
         "the new row names owner, petition guid, petition id, player, account and type"
     );
     let (told, owner_copy) = owner
-        .expect::<SmsgPetitionSignResults>("the owner hears of the signature")
+        .expect_framed::<SmsgPetitionSignResults>("the owner hears of the signature")
         .await?;
     assert_eq!(told, signed);
     assert_eq!(owner_copy.as_bytes(), signer_copy.as_bytes());
@@ -878,10 +255,10 @@ async fn charter_flow() -> Result<()> {
     assert!(owner.fence().await?.is_empty());
 
     // -- 3, a second character of account 2, signs on B: already signed.
-    let mut alt = Gateway::logged_in(b.addr, "alt 3 @B", 3).await?;
+    let mut alt = Gateway::logged_in(b.addr(), "alt 3 @B", 3).await?;
     alt.send(&sign(CHARTER)).await?;
     let (again, alt_copy) = alt
-        .expect::<SmsgPetitionSignResults>("the account signed already")
+        .expect_framed::<SmsgPetitionSignResults>("the account signed already")
         .await?;
     assert_eq!(
         again,
@@ -892,7 +269,7 @@ async fn charter_flow() -> Result<()> {
         }
     );
     let (told, owner_copy) = owner
-        .expect::<SmsgPetitionSignResults>("the owner hears of the refusal")
+        .expect_framed::<SmsgPetitionSignResults>("the owner hears of the refusal")
         .await?;
     assert_eq!(told, again);
     assert_eq!(owner_copy.as_bytes(), alt_copy.as_bytes());
@@ -900,33 +277,33 @@ async fn charter_flow() -> Result<()> {
     assert!(alt.fence().await?.is_empty());
 
     // -- 4, in a guild, signs on B: refused by name, no row.
-    let mut member = Gateway::logged_in(b.addr, "member 4 @B", 4).await?;
+    let mut member = Gateway::logged_in(b.addr(), "member 4 @B", 4).await?;
     member.send(&sign(CHARTER)).await?;
     let (refused, _) = member
-        .expect::<SmsgGuildCommandResult>("a guild member cannot sign")
+        .expect_framed::<SmsgGuildCommandResult>("a guild member cannot sign")
         .await?;
     assert_eq!(
         refused,
         SmsgGuildCommandResult {
-            command: command::INVITE,
+            command: GuildCommand::Invite,
             name: "Member".into(),
-            error: command_error::ALREADY_IN_GUILD_S,
+            error: GuildCommandError::AlreadyInGuildS,
         }
     );
     assert!(member.fence().await?.is_empty());
 
     // -- 5, of the other faction, signs on B: not allied, no row.
-    let mut horde = Gateway::logged_in(b.addr, "horde 5 @B", 5).await?;
+    let mut horde = Gateway::logged_in(b.addr(), "horde 5 @B", 5).await?;
     horde.send(&sign(CHARTER)).await?;
     let (refused, _) = horde
-        .expect::<SmsgGuildCommandResult>("the other faction cannot sign")
+        .expect_framed::<SmsgGuildCommandResult>("the other faction cannot sign")
         .await?;
     assert_eq!(
         refused,
         SmsgGuildCommandResult {
-            command: command::CREATE,
+            command: GuildCommand::Create,
             name: String::new(),
-            error: command_error::NOT_ALLIED,
+            error: GuildCommandError::NotAllied,
         }
     );
     assert!(horde.fence().await?.is_empty());
@@ -935,7 +312,7 @@ async fn charter_flow() -> Result<()> {
     // -- The owner signs the own charter on A: nothing at all.
     owner.send(&sign(CHARTER)).await?;
     owner
-        .expect_silence("signing one's own charter is ignored")
+        .expect_silence(SILENCE, "signing one's own charter is ignored")
         .await?;
     assert_eq!(db.signatures(CHARTER).await?.len(), 2, "no new row");
 
@@ -944,10 +321,10 @@ async fn charter_flow() -> Result<()> {
         db.signature(1, CHARTER, n, n).await?;
     }
     assert_eq!(db.signatures(CHARTER).await?.len(), 9);
-    let mut tenth = Gateway::logged_in(b.addr, "tenth 6 @B", 6).await?;
+    let mut tenth = Gateway::logged_in(b.addr(), "tenth 6 @B", 6).await?;
     tenth.send(&sign(CHARTER)).await?;
     tenth
-        .expect_silence("a full charter takes no signature")
+        .expect_silence(SILENCE, "a full charter takes no signature")
         .await?;
     let rows = db.signatures(CHARTER).await?;
     assert_eq!(rows.len(), 9, "the charter holds at most 9: {rows:?}");
@@ -963,7 +340,7 @@ async fn charter_flow() -> Result<()> {
         })
         .await?;
     let (declined, frame) = owner
-        .expect::<MsgPetitionDeclineServer>("the owner hears of the decline")
+        .expect_framed::<MsgPetitionDeclineServer>("the owner hears of the decline")
         .await?;
     assert_eq!(declined.decliner, Guid::player(2));
     assert_eq!(
@@ -984,7 +361,7 @@ async fn charter_flow() -> Result<()> {
         })
         .await?;
     let (query, _) = signer
-        .expect::<SmsgPetitionQueryResponse>("the charter query")
+        .expect_framed::<SmsgPetitionQueryResponse>("the charter query")
         .await?;
     assert_eq!(query.petition_id, CHARTER);
     assert_eq!(query.owner, Guid::player(1));
@@ -1028,7 +405,7 @@ async fn charter_flow() -> Result<()> {
     }
     signer.send(&CmsgGuildQuery { guild_id: LATE }).await?;
     let (guild, _) = signer
-        .expect::<SmsgGuildQueryResponse>("the guild query")
+        .expect_framed::<SmsgGuildQueryResponse>("the guild query")
         .await?;
     let mut ranks: [String; 10] = Default::default();
     ranks[0] = "Guild Master".into();
@@ -1123,11 +500,12 @@ async fn concurrent_signers() -> Result<()> {
     for &guid in &signers {
         let (sidecar, name) = if guid < 110 { (&a, "A") } else { (&b, "B") };
         let gateway =
-            Gateway::logged_in(sidecar.addr, &format!("signer {guid} @{name}"), guid).await?;
+            Gateway::logged_in(sidecar.addr(), &format!("signer {guid} @{name}"), guid).await?;
         gateways.push((guid, gateway));
     }
     for &guid in &signers {
-        a.wait_located(guid, if guid < 110 { "A" } else { "B" })
+        realm
+            .wait_located(guid, if guid < 110 { "A" } else { "B" })
             .await?;
     }
 
@@ -1225,17 +603,17 @@ async fn restart() -> Result<()> {
 
     let a = realm.sidecar("A", 1).await?;
     // B's sessions outlive its outbox consumer for the grace period.
-    let mut b = realm.sidecar("B", 4).await?;
-    let mut owner = Gateway::logged_in(a.addr, "owner 1 @A", 1).await?;
-    let mut target = Gateway::logged_in(b.addr, "target 2 @old B", 2).await?;
-    a.wait_located(2, "B").await?;
+    let b = realm.sidecar("B", 4).await?;
+    let mut owner = Gateway::logged_in(a.addr(), "owner 1 @A", 1).await?;
+    let mut target = Gateway::logged_in(b.addr(), "target 2 @old B", 2).await?;
+    realm.wait_located(2, "B").await?;
 
     // B goes down: its consumer and heartbeat stop at once, its sessions soon after.
     b.begin_stop();
     // Let a drain that was under way when the token fired finish.
     tokio::time::sleep(Duration::from_millis(500)).await;
     ensure!(
-        a.bus.locate(2).await?.as_deref() == Some("B"),
+        bus(&a)?.locate(2).await?.as_deref() == Some("B"),
         "B's presence must still be fresh for this test"
     );
     for _ in 0..OFFERS {
@@ -1260,7 +638,7 @@ async fn restart() -> Result<()> {
     assert_eq!(pending, OFFERS as i64, "the offers wait in B's outbox");
 
     // The old B delivered nothing; its sessions end with the grace period.
-    b.finish_stop().await?;
+    b.stopped().await?;
     let mut late = Vec::new();
     loop {
         match target.read(STEP).await {
@@ -1274,7 +652,7 @@ async fn restart() -> Result<()> {
 
     // A new B with the same id and worldserver; the target logs in again.
     let b = realm.sidecar("B", 1).await?;
-    let mut target = Gateway::logged_in(b.addr, "target 2 @new B", 2).await?;
+    let mut target = Gateway::logged_in(b.addr(), "target 2 @new B", 2).await?;
     let expected = server_frame(&SmsgPetitionShowSignatures {
         petition: Guid::item(CHARTER),
         owner: Guid::player(1),
@@ -1286,7 +664,7 @@ async fn restart() -> Result<()> {
     });
     for n in 1..=OFFERS {
         let (_, frame) = target
-            .expect::<SmsgPetitionShowSignatures>(&format!("pending offer {n}"))
+            .expect_framed::<SmsgPetitionShowSignatures>(&format!("pending offer {n}"))
             .await?;
         assert_eq!(frame.as_bytes(), expected.as_bytes(), "offer {n}");
     }
@@ -1346,11 +724,11 @@ async fn stale_presence() -> Result<()> {
         &[],
     )
     .await?;
-    a.wait_located(3, "B").await?;
+    realm.wait_located(3, "B").await?;
     // B comes back; 3 does not.
     let b = realm.sidecar("B", 1).await?;
     tokio::time::sleep(Duration::from_secs(PRESENCE_EXPIRY_SECS + 2)).await;
-    let at = a.bus.locate(3).await?;
+    let at = bus(&a)?.locate(3).await?;
     assert_eq!(
         at, None,
         "character 3 never entered the world through the new B, yet it is located there"
@@ -1378,17 +756,17 @@ async fn blocked_outbox() -> Result<()> {
     db.petition(1, CHARTER, CHARTER, "Backlog").await?;
     let a = realm.sidecar("A", 1).await?;
     let b = realm.sidecar("B", 1).await?;
-    let mut owner = Gateway::logged_in(a.addr, "owner 1 @A", 1).await?;
-    let mut target = Gateway::logged_in(b.addr, "target 2 @B", 2).await?;
-    a.wait_located(2, "B").await?;
+    let mut owner = Gateway::logged_in(a.addr(), "owner 1 @A", 1).await?;
+    let mut target = Gateway::logged_in(b.addr(), "target 2 @B", 2).await?;
+    realm.wait_located(2, "B").await?;
     // Events for a character that left B between `locate` and delivery (or that a
     // crashed B still appears to hold): they wait for it until event_ttl.
     let payload = server_frame(&MsgPetitionDeclineServer {
         decliner: Guid::player(9),
     });
     for _ in 0..256 {
-        a.bus
-            .publish("B", Some(999), "packets", payload.as_bytes())
+        bus(&a)?
+            .publish("B", Some(999), &EventKind::Packets, payload.as_bytes())
             .await?;
     }
     owner
@@ -1440,11 +818,11 @@ async fn guild_changes() -> Result<()> {
     .await?;
     let a = realm.sidecar("A", 1).await?;
     let b = realm.sidecar("B", 1).await?;
-    let mut leader = Gateway::logged_in(a.addr, "leader 3 @A", 3).await?;
-    let mut asker = Gateway::logged_in(b.addr, "asker 2 @B", 2).await?;
+    let mut leader = Gateway::logged_in(a.addr(), "leader 3 @A", 3).await?;
+    let mut asker = Gateway::logged_in(b.addr(), "asker 2 @B", 2).await?;
     asker.send(&CmsgGuildQuery { guild_id: GUILD }).await?;
     let (first, _) = asker
-        .expect::<SmsgGuildQueryResponse>("first query")
+        .expect_framed::<SmsgGuildQueryResponse>("first query")
         .await?;
     assert_eq!(first.emblem.emblem_style, 1);
 
@@ -1468,13 +846,15 @@ async fn guild_changes() -> Result<()> {
             },
         })
         .await?;
-    leader.expect::<SmsgGuildEvent>("the tabard event").await?;
+    leader
+        .expect_framed::<SmsgGuildEvent>("the tabard event")
+        .await?;
 
     let deadline = Instant::now() + STEP;
     let second = loop {
         asker.send(&CmsgGuildQuery { guild_id: GUILD }).await?;
         let (answer, _) = asker
-            .expect::<SmsgGuildQueryResponse>("a later query")
+            .expect_framed::<SmsgGuildQueryResponse>("a later query")
             .await?;
         if answer.emblem.emblem_style == 9 {
             break answer;

@@ -14,24 +14,22 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
-use mysql_async::prelude::*;
-use mysql_async::{Opts, Pool};
+use tc9_charter::{CharterHandler, CharterSession, Player};
 use tc9_codec::crypt::SESSION_KEY_LEN;
 use tc9_codec::messages::{
     CmsgAuthSession, CmsgPlayerLogin, Message, SmsgAuthChallenge, SmsgLoginVerifyWorld,
 };
 use tc9_codec::wire::{Bytes, Guid, Rest};
 use tc9_codec::{Frame, Opcode, Origin};
+use tc9_proxy::{Decision, Handler, SessionEvent, SessionInfo};
+use tc9_sidecar::backends::mysql::Db;
+use tc9_sidecar::backends::postgres::Bus;
 use tc9_sidecar::config::{Config, LinkMode};
-use tc9_sidecar::handler::{Decision, Handler};
-use tc9_sidecar::server::Server;
-use tc9_sidecar::session::{Identity, SessionInfo};
-use tc9_sidecar::store::Character;
+use tc9_testkit::{lock, start_sidecar_with, MariaDb, Relay, MARIADB_ADDR, STEP};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -40,10 +38,6 @@ use tokio::time::timeout;
 use wow_srp::normalized_string::NormalizedString;
 use wow_srp::wrath_header::{ClientCrypto, ProofSeed, ServerCrypto, WrathServerAttempt};
 
-/// The MariaDB server, without a database.
-const ADMIN_URL: &str = "mysql://root@127.0.0.1:3306";
-/// How long any single network step may take before the test fails.
-const STEP: Duration = Duration::from_secs(10);
 /// How long a whole test may take.
 const WHOLE_TEST: Duration = Duration::from_secs(60);
 
@@ -464,140 +458,6 @@ fn sign_results(petition: u32) -> Packet {
 // Database and sidecar fixtures
 // ---------------------------------------------------------------------------------
 
-/// A database of its own for one test, dropped when the guard is (even in a panic).
-struct TestDb {
-    name: String,
-}
-
-impl TestDb {
-    /// Creates the database with the auth and characters tables the sidecar reads.
-    async fn create(tag: &str) -> Result<TestDb> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-        let name = format!(
-            "tc9_test_crypt_{tag}_{}_{nanos}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let admin = Pool::new(Opts::from_url(ADMIN_URL)?);
-        let created = async {
-            let mut conn = admin.get_conn().await?;
-            conn.query_drop(format!("CREATE DATABASE `{name}`")).await?;
-            anyhow::Ok(())
-        }
-        .await;
-        admin.disconnect().await?;
-        created.context("creating the test database")?;
-        // From here on the guard drops the database whatever happens.
-        let db = TestDb { name };
-        db.exec(
-            "CREATE TABLE account (id INT UNSIGNED PRIMARY KEY, \
-             username VARCHAR(32) NOT NULL UNIQUE, session_key BINARY(40) NULL)",
-            (),
-        )
-        .await?;
-        db.exec(
-            "CREATE TABLE characters (guid INT UNSIGNED PRIMARY KEY, account INT UNSIGNED, \
-             name VARCHAR(12), race TINYINT UNSIGNED, class TINYINT UNSIGNED, \
-             gender TINYINT UNSIGNED, level TINYINT UNSIGNED, online TINYINT UNSIGNED)",
-            (),
-        )
-        .await?;
-        db.exec(
-            "CREATE TABLE guild_member (guildid INT UNSIGNED, guid INT UNSIGNED UNIQUE, \
-             `rank` TINYINT UNSIGNED, pnote VARCHAR(31), offnote VARCHAR(31))",
-            (),
-        )
-        .await?;
-        Ok(db)
-    }
-
-    fn url(&self) -> String {
-        format!("{ADMIN_URL}/{}", self.name)
-    }
-
-    /// Runs one statement in the test database.
-    async fn exec(
-        &self,
-        statement: &str,
-        params: impl Into<mysql_async::Params> + Send,
-    ) -> Result<()> {
-        let pool = Pool::new(Opts::from_url(&self.url())?);
-        let result = async {
-            let mut conn = pool.get_conn().await?;
-            conn.exec_drop(statement, params).await?;
-            anyhow::Ok(())
-        }
-        .await;
-        pool.disconnect().await?;
-        result.with_context(|| format!("running `{statement}`"))
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Drop may run inside the test's runtime (or while it unwinds): use a runtime
-        // of its own on a thread of its own.
-        let name = std::mem::take(&mut self.name);
-        let dropped = std::thread::spawn(move || -> Result<()> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let admin = Pool::new(Opts::from_url(ADMIN_URL)?);
-                let result = async {
-                    let mut conn = admin.get_conn().await?;
-                    conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                        .await?;
-                    anyhow::Ok(())
-                }
-                .await;
-                let _ = admin.disconnect().await;
-                result.with_context(|| format!("dropping {name}"))
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("test database cleanup failed: {e:#}"),
-            Err(_) => eprintln!("test database cleanup panicked"),
-        }
-    }
-}
-
-/// A sidecar running in this process, stopped by [`Sidecar::stop`].
-struct Sidecar {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Sidecar {
-    async fn start<H: Handler>(config: Config, handler: H) -> Result<Sidecar> {
-        let config = Config {
-            listen: "127.0.0.1:0".parse()?,
-            shutdown_grace_secs: 2,
-            ..config
-        };
-        let server = Server::bind(config, handler).await?;
-        let addr = server.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Ok(Sidecar { addr, stop, task })
-    }
-
-    /// Stops accepting, waits for the sessions and the pools to close.
-    async fn stop(self) -> Result<()> {
-        let _ = self.stop.send(());
-        timeout(Duration::from_secs(15), self.task)
-            .await
-            .context("the sidecar did not stop")???;
-        Ok(())
-    }
-}
-
 /// A scripted worldserver listening on a port of its own.
 async fn worldserver_listener() -> Result<(TcpListener, String)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -620,10 +480,6 @@ async fn join<T>(task: JoinHandle<Result<T>>, who: &str) -> Result<T> {
         .with_context(|| format!("the {who} script failed"))
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Intercepts two client petition opcodes: answers `CMSG_PETITION_SIGN` itself and
 /// drops `CMSG_PETITION_SHOW_SIGNATURES`. Records every frame it is asked about.
 #[derive(Clone, Default)]
@@ -632,6 +488,15 @@ struct CharterStub {
 }
 
 impl Handler for CharterStub {
+    type Session = ();
+
+    fn watched(&self) -> Vec<Opcode> {
+        vec![
+            Opcode::CMSG_PETITION_SIGN,
+            Opcode::CMSG_PETITION_SHOW_SIGNATURES,
+        ]
+    }
+
     fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
         origin == Origin::Client
             && (opcode == Opcode::CMSG_PETITION_SIGN
@@ -654,8 +519,10 @@ impl Handler for CharterStub {
     }
 }
 
-fn crypt_config(db: &TestDb, upstream: String) -> Config {
+fn crypt_config(db: &MariaDb, upstream: String) -> Config {
     Config {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        shutdown_grace_secs: 2,
         upstream,
         link_mode: LinkMode::WotlkCrypt,
         auth_db_url: db.url(),
@@ -791,31 +658,10 @@ async fn failed_key_lookups_are_retried() -> Result<()> {
 }
 
 /// A relay to MariaDB that closes its first `refused` connections at once and forwards
-/// the rest; its URL and how many connections it accepted.
-async fn flaky_mariadb(refused: u32) -> Result<(String, Arc<AtomicU32>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("mysql://root@{}", listener.local_addr()?);
-    let accepted = Arc::new(AtomicU32::new(0));
-    let count = Arc::clone(&accepted);
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            if count.fetch_add(1, Ordering::SeqCst) < refused {
-                continue;
-            }
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = TcpStream::connect("127.0.0.1:3306").await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    Ok((url, accepted))
-}
-
 /// One encrypted session with injected answers and dropped frames; the auth database
 /// is reached through a relay that refuses its first `refused` connections.
 async fn crypt_session_with_inject_and_drop_body(refused: u32) -> Result<()> {
-    let db = TestDb::create("inject").await?;
+    let db = MariaDb::create("inject").await?;
     let key = session_key(3);
     db.exec(
         "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
@@ -828,12 +674,13 @@ async fn crypt_session_with_inject_and_drop_body(refused: u32) -> Result<()> {
     let handler = CharterStub::default();
     let handled = Arc::clone(&handler.handled);
     let mut config = crypt_config(&db, ws_addr);
-    let (relay_url, accepted) = flaky_mariadb(refused).await?;
-    config.auth_db_url = format!("{relay_url}/{}", db.name);
-    let sidecar = Sidecar::start(config, handler).await?;
+    let relay = Relay::start(MARIADB_ADDR).await?;
+    relay.refuse_next(refused);
+    config.auth_db_url = format!("mysql://root@{}/{}", relay.addr, db.name);
+    let sidecar = start_sidecar_with(config, handler).await?;
     let worldserver = tokio::spawn(crypt_worldserver(listener, Some(server_crypto)));
 
-    let mut gw = GatewayEnd::connect(sidecar.addr).await?;
+    let mut gw = GatewayEnd::connect(sidecar.addr()).await?;
     let challenge = gw.expect().await?;
     assert_eq!(challenge, auth_challenge(), "the plain challenge");
     gw.send_auth(CRYPT_ACCOUNT, client_crypto, &pipelined_with_auth())
@@ -890,7 +737,7 @@ async fn crypt_session_with_inject_and_drop_body(refused: u32) -> Result<()> {
         "the handler saw every intercepted frame, decrypted, in order"
     );
     assert!(
-        accepted.load(Ordering::SeqCst) > refused,
+        relay.accepted() > u64::from(refused),
         "the key came through the relay after {refused} refused connections"
     );
 
@@ -1003,7 +850,7 @@ async fn missing_session_key_falls_back_to_opaque() -> Result<()> {
 }
 
 async fn missing_session_key_falls_back_to_opaque_body() -> Result<()> {
-    let db = TestDb::create("opaque").await?;
+    let db = MariaDb::create("opaque").await?;
     // An account without a key; the other account of the test has no row at all.
     db.exec(
         "INSERT INTO account (id, username, session_key) VALUES (?, ?, NULL)",
@@ -1014,10 +861,10 @@ async fn missing_session_key_falls_back_to_opaque_body() -> Result<()> {
     let listener = Arc::new(listener);
     let handler = CharterStub::default();
     let handled = Arc::clone(&handler.handled);
-    let sidecar = Sidecar::start(crypt_config(&db, ws_addr), handler).await?;
+    let sidecar = start_sidecar_with(crypt_config(&db, ws_addr), handler).await?;
 
-    opaque_session(sidecar.addr, Arc::clone(&listener), "NOKEY").await?;
-    opaque_session(sidecar.addr, listener, "GHOST").await?;
+    opaque_session(sidecar.addr(), Arc::clone(&listener), "NOKEY").await?;
+    opaque_session(sidecar.addr(), listener, "GHOST").await?;
 
     assert!(
         lock(&handled).is_empty(),
@@ -1033,24 +880,49 @@ async fn missing_session_key_falls_back_to_opaque_body() -> Result<()> {
 // Plain mode: identity from the session opcodes and the characters database
 // ---------------------------------------------------------------------------------
 
-/// Answers `CMSG_PING` itself with `SMSG_PONG` and records the session's identity at
-/// that moment: a probe the gateway can wait on.
-#[derive(Clone, Default)]
+/// What the probe saw of a session: the proxy's identity facts and the charter's
+/// character, looked up from the characters DB at login.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Identity {
+    account_name: Option<String>,
+    character_guid: Option<u32>,
+    character: Option<Player>,
+}
+
+/// Answers `CMSG_PING` itself with `SMSG_PONG` and records what it knows of the
+/// session at that moment: a probe the gateway can wait on. Logins and logouts go to
+/// the charter it wraps, which looks the character up.
 struct IdentityProbe {
     seen: Arc<Mutex<Vec<Identity>>>,
+    charter: CharterHandler<Db, Bus>,
 }
 
 impl Handler for IdentityProbe {
+    type Session = CharterSession;
+
+    fn watched(&self) -> Vec<Opcode> {
+        vec![Opcode::CMSG_PING]
+    }
+
     fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
         origin == Origin::Client && opcode == Opcode::CMSG_PING
     }
 
-    async fn handle(&self, session: &SessionInfo, frame: &Frame) -> Decision {
-        lock(&self.seen).push(session.identity());
+    async fn handle(&self, session: &SessionInfo<CharterSession>, frame: &Frame) -> Decision {
+        let facts = session.identity();
+        lock(&self.seen).push(Identity {
+            account_name: facts.account_name,
+            character_guid: facts.character_guid,
+            character: session.state().player(),
+        });
         let seq = frame.body().get(..4).unwrap_or(&[0; 4]);
         let pong =
             Frame::new(Origin::Server, Opcode::SMSG_PONG, seq).expect("a small server frame");
         Decision::Answer(vec![pong])
+    }
+
+    async fn session_event(&self, session: &Arc<SessionInfo<CharterSession>>, event: SessionEvent) {
+        self.charter.session_event(session, event).await;
     }
 }
 
@@ -1095,7 +967,7 @@ async fn identity_is_looked_up_from_characters_db() -> Result<()> {
 
 async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
     const ACCOUNT: &str = "ALICEACC";
-    let db = TestDb::create("identity").await?;
+    let db = MariaDb::create("identity").await?;
     let insert =
         "INSERT INTO characters (guid, account, name, race, class, gender, level, online) \
                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
@@ -1110,15 +982,20 @@ async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
     .await?;
 
     let (listener, ws_addr) = worldserver_listener().await?;
-    let handler = IdentityProbe::default();
-    let seen = Arc::clone(&handler.seen);
     let config = Config {
+        listen: "127.0.0.1:0".parse()?,
         upstream: ws_addr,
         link_mode: LinkMode::Plain,
         characters_db_url: db.url(),
+        shutdown_grace_secs: 2,
         ..Config::default()
     };
-    let sidecar = Sidecar::start(config, handler).await?;
+    let handler = IdentityProbe {
+        seen: Arc::default(),
+        charter: CharterHandler::new(Db::new(&db.url())?, None, config.charter_settings()),
+    };
+    let seen = Arc::clone(&handler.seen);
+    let sidecar = start_sidecar_with(config, handler).await?;
 
     // A plain worldserver: verifies logins, completes logouts, records the rest.
     let worldserver = tokio::spawn(async move {
@@ -1139,7 +1016,7 @@ async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
         anyhow::Ok(received)
     });
 
-    let mut gw = GatewayEnd::connect(sidecar.addr).await?;
+    let mut gw = GatewayEnd::connect(sidecar.addr()).await?;
     assert_eq!(gw.expect().await?, auth_challenge(), "the plain challenge");
     gw.send(&auth_session(ACCOUNT)).await?;
     let mut seq = 0;
@@ -1164,7 +1041,7 @@ async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
         Identity {
             account_name: Some(ACCOUNT.to_owned()),
             character_guid: Some(42),
-            character: Some(Character {
+            character: Some(Player {
                 guid: 42,
                 account: 7,
                 name: "Alice".to_owned(),
@@ -1201,7 +1078,7 @@ async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
     let identity = probe_until_character(&mut gw, &seen, &mut seq).await?;
     assert_eq!(
         identity.character,
-        Some(Character {
+        Some(Player {
             guid: 43,
             account: 7,
             name: "Bob".to_owned(),
@@ -1255,7 +1132,7 @@ async fn answer_before_first_server_frame_is_encrypted() -> Result<()> {
 }
 
 async fn answer_before_first_server_frame_is_encrypted_body() -> Result<()> {
-    let db = TestDb::create("early").await?;
+    let db = MariaDb::create("early").await?;
     let key = session_key(5);
     db.exec(
         "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
@@ -1264,7 +1141,7 @@ async fn answer_before_first_server_frame_is_encrypted_body() -> Result<()> {
     .await?;
     let (client_crypto, server_crypto) = crypto_pair(CRYPT_ACCOUNT, key);
     let (listener, ws_addr) = worldserver_listener().await?;
-    let sidecar = Sidecar::start(crypt_config(&db, ws_addr), CharterStub::default()).await?;
+    let sidecar = start_sidecar_with(crypt_config(&db, ws_addr), CharterStub::default()).await?;
     let (answered, answer_seen) = oneshot::channel::<()>();
     let worldserver = tokio::spawn(async move {
         let mut ws = accept(&listener).await?;
@@ -1283,7 +1160,7 @@ async fn answer_before_first_server_frame_is_encrypted_body() -> Result<()> {
         anyhow::Ok(received)
     });
 
-    let mut gw = GatewayEnd::connect(sidecar.addr).await?;
+    let mut gw = GatewayEnd::connect(sidecar.addr()).await?;
     assert_eq!(gw.expect().await?, auth_challenge());
     gw.send_auth(CRYPT_ACCOUNT, client_crypto, &[petition_sign(700), ping(1)])
         .await?;

@@ -13,8 +13,6 @@
 //! 8,000 descriptors (four per session): the test checks the open-files limit in
 //! `/proc/self/limits` and names the `ulimit -n` it needs when it is too low.
 
-mod support;
-
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,18 +28,18 @@ use tc9_codec::messages::{
 };
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, Message, Opcode, Origin};
-use tc9_sidecar::charter::CharterHandler;
+use tc9_sidecar::backends::memory::{
+    MemoryRealm, MemoryStore, SeedCharacter, SeedPetition, World as Seed,
+};
 use tc9_sidecar::config::Config;
-use tc9_sidecar::memory::{MemoryRealm, MemoryStore, SeedCharacter, SeedPetition, World as Seed};
-use tc9_sidecar::server::{Databases, Server};
+use tc9_sidecar::Sidecar;
+use tc9_testkit::{read_frame, status_kib};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, Barrier, Semaphore};
+use tokio::sync::{Barrier, Semaphore};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-
-use support::read_frame;
 
 /// Concurrent sessions.
 const SESSIONS: usize = 2000;
@@ -87,20 +85,6 @@ fn open_files_limit() -> Option<(u64, u64)> {
             .or((w == "unlimited").then_some(u64::MAX))
     });
     Some((numbers.next()?, numbers.next()?))
-}
-
-/// A field of `/proc/self/status`, in KiB.
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn load_secs() -> u64 {
@@ -557,19 +541,8 @@ async fn steady_mix(secs: u64) -> Result<()> {
         ..Config::default()
     };
     config.validate()?;
-    let handler = CharterHandler::new(
-        store.clone(),
-        Some(realm.join("load")),
-        config.charter_settings(),
-    );
-    let background = CancellationToken::new();
-    handler.start_background(background.clone());
-    let server = Server::bind_with(config, Databases::default(), handler).await?;
-    let addr = server.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let sidecar = tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
+    let sidecar = Sidecar::in_memory(&config, &store, &realm).await?;
+    let addr = sidecar.addr();
 
     let rss_before = status_kib("VmRSS:");
     let fds_before = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
@@ -707,13 +680,9 @@ async fn steady_mix(secs: u64) -> Result<()> {
         growth >> 10
     );
 
-    background.cancel();
-    let _ = stop.send(());
-    timeout(STEP, sidecar)
+    timeout(STEP, sidecar.stop())
         .await
-        .context("the sidecar did not stop")?
-        .context("the sidecar panicked")?
-        .context("the sidecar failed")?;
+        .context("the sidecar did not stop")??;
     world_task.abort();
     Ok(())
 }

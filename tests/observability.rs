@@ -2,29 +2,22 @@
 //! charter signature go through a sidecar, the dashboard only asks for exported
 //! series, `promtool` accepts the exposition and a real Prometheus scrapes it.
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::MariaDb;
 use tc9_codec::messages::petition::sign_result;
 use tc9_codec::messages::{
     CmsgPetitionSign, CmsgPlayerLogin, SmsgLoginVerifyWorld, SmsgPetitionSignResults,
 };
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, FrameCodec, Message, Opcode, Origin};
-use tc9_sidecar::admin::{self, Readiness};
-use tc9_sidecar::charter::CharterHandler;
 use tc9_sidecar::config::Config;
-use tc9_sidecar::server::{Databases, Server};
-use tc9_sidecar::store::Db;
+use tc9_testkit::{start_sidecar, MariaDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
 
 /// GETs `path` from `addr` and returns the body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -140,54 +133,35 @@ struct Sidecar {
     listen: SocketAddr,
     metrics: SocketAddr,
     _db: MariaDb,
-    stop: CancellationToken,
+    running: tc9_sidecar::Sidecar,
 }
 
 /// A sidecar with the charter resolver (no bus) and the admin endpoints.
 async fn sidecar() -> Sidecar {
-    let db = MariaDb::create("observability").await;
-    db.character(1, 1, "Owner", 1, None).await;
-    db.character(2, 2, "Signer", 1, None).await;
+    let db = MariaDb::create("observability").await.unwrap();
+    db.character(1, 1, "Owner", 1).await.unwrap();
+    db.character(2, 2, "Signer", 1).await.unwrap();
     db.exec(
         "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES (1, 500, 500, 'Watchers', 9)",
         (),
     )
-    .await;
+    .await
+    .unwrap();
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         upstream: worldserver().await.to_string(),
+        metrics: "127.0.0.1:0".into(),
         characters_db_url: db.url(),
         sidecar_id: "obs-1".into(),
         realm_id: 4,
         ..Config::default()
     };
-    let handle = admin::install_recorder(&config.sidecar_id, config.realm_id).unwrap();
-    let databases = Databases::from_config(&config).unwrap();
-    let stop = CancellationToken::new();
-    let metrics = admin::serve(
-        "127.0.0.1:0",
-        handle,
-        Readiness {
-            upstream: config.upstream.clone(),
-            characters: databases.characters.clone(),
-            auth: None,
-            bus: None,
-        },
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    let store = Db::new(&config.characters_db_url).unwrap();
-    let handler: CharterHandler = CharterHandler::new(store, None, config.charter_settings());
-    let server = Server::bind_with(config, databases, handler).await.unwrap();
-    let listen = server.local_addr().unwrap();
-    let cancelled = stop.clone();
-    tokio::spawn(server.run(async move { cancelled.cancelled().await }));
+    let running = start_sidecar(config).await.unwrap();
     Sidecar {
-        listen,
-        metrics,
+        listen: running.addr(),
+        metrics: running.metrics_addr().expect("metrics are configured"),
         _db: db,
-        stop,
+        running,
     }
 }
 
@@ -301,7 +275,7 @@ async fn metrics_move_with_traffic_and_a_signature() {
     );
 
     drop(gateway);
-    sidecar.stop.cancel();
+    sidecar.running.begin_stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +330,7 @@ async fn dashboard_asks_only_for_exported_series() {
         .map(|v| v["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["datasource", "realm", "sidecar"]);
-    sidecar.stop.cancel();
+    sidecar.running.begin_stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,7 +359,7 @@ async fn promtool_accepts_and_prometheus_scrapes() {
         String::from_utf8_lossy(&checked.stderr)
     );
 
-    let dir = std::env::temp_dir().join(support::unique_name("prometheus"));
+    let dir = std::env::temp_dir().join(tc9_testkit::db::unique_name("prometheus"));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("prometheus.yml");
     std::fs::write(
@@ -432,5 +406,5 @@ async fn promtool_accepts_and_prometheus_scrapes() {
         answer.contains("\"realm\":\"4\""),
         "Prometheus answered: {answer:?}"
     );
-    sidecar.stop.cancel();
+    sidecar.running.begin_stop();
 }

@@ -10,8 +10,6 @@
 //! stream falls back to opaque bytes. The last tests run the real binary: SIGTERM during
 //! traffic, and `check-config`.
 
-mod support;
-
 use std::io;
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -21,19 +19,15 @@ use tc9_codec::sample::SampleRng;
 
 use tc9_codec::{Frame, Opcode, Origin};
 use tc9_opcodes::Group;
+use tc9_proxy::{Decision, Handler, PassThrough, SessionInfo};
 use tc9_sidecar::config::Config;
-use tc9_sidecar::handler::{Decision, Handler, PassThrough};
-use tc9_sidecar::server::Server;
-use tc9_sidecar::session::SessionInfo;
+use tc9_sidecar::Sidecar;
+use tc9_testkit::frames::{ensure_same_stream, write_chunked};
+use tc9_testkit::{client, read_frame, server, start_sidecar_with, within, STEP};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, Barrier};
-use tokio::task::JoinHandle;
+use tokio::sync::Barrier;
 
-use support::{read_frame, stream_difference};
-
-/// How long any single step may take before the test fails.
-const STEP: Duration = Duration::from_secs(10);
 /// How soon a reset or an unreachable worldserver must show at the other end.
 const PROMPT: Duration = Duration::from_secs(3);
 
@@ -41,42 +35,18 @@ const PROMPT: Duration = Duration::from_secs(3);
 // Helpers
 // ---------------------------------------------------------------------------------
 
-/// Awaits `fut`, failing the test with `what` if it takes longer than `limit`.
-async fn within<F: std::future::Future>(limit: Duration, what: &str, fut: F) -> F::Output {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("timed out after {limit:?}: {what}"),
-    }
+/// Starts a sidecar whose intercepted frames `handler` decides.
+async fn start<H: Handler>(config: Config, handler: H) -> Sidecar {
+    start_sidecar_with(config, handler)
+        .await
+        .expect("sidecar starts")
 }
 
-/// A sidecar running in this test's runtime.
-struct Sidecar {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<io::Result<()>>,
-}
-
-impl Sidecar {
-    /// Binds `config` (listen forced to an ephemeral port) and runs it.
-    async fn start<H: Handler>(mut config: Config, handler: H) -> Sidecar {
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        let server = Server::bind(config, handler).await.expect("sidecar binds");
-        let addr = server.local_addr().expect("sidecar address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Sidecar { addr, stop, task }
-    }
-
-    /// Stops accepting and checks the server returns `Ok` after its grace period.
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        within(STEP, "sidecar stops", self.task)
-            .await
-            .expect("server task does not panic")
-            .expect("server run returns Ok");
-    }
+/// Stops accepting and checks the sidecar stops cleanly after its grace period.
+async fn shut_down(sidecar: Sidecar) {
+    within(STEP, "sidecar stops", sidecar.stop())
+        .await
+        .expect("the sidecar stops cleanly");
 }
 
 /// A pass-through configuration toward `upstream`, with a short grace period.
@@ -98,7 +68,7 @@ async fn worldserver() -> (TcpListener, SocketAddr) {
 
 /// Connects a gateway to the sidecar and accepts the sidecar's worldserver connection.
 async fn open(sidecar: &Sidecar, ws: &TcpListener) -> (TcpStream, TcpStream) {
-    let gateway = within(STEP, "gateway connects", TcpStream::connect(sidecar.addr))
+    let gateway = within(STEP, "gateway connects", TcpStream::connect(sidecar.addr()))
         .await
         .expect("gateway connects");
     let (upstream, _) = within(STEP, "sidecar connects upstream", ws.accept())
@@ -109,12 +79,9 @@ async fn open(sidecar: &Sidecar, ws: &TcpListener) -> (TcpStream, TcpStream) {
 
 /// Reads one frame and checks it is exactly `want` (header and body bytes).
 async fn expect_frame<R: AsyncRead + Unpin>(r: &mut R, want: &Frame, what: &str) {
-    let got = within(STEP, what, read_frame(r, want.origin()))
+    tc9_testkit::frames::expect_frame(r, want, what)
         .await
-        .unwrap_or_else(|e| panic!("{what}: read failed: {e}"))
-        .unwrap_or_else(|| panic!("{what}: EOF instead of {want:?}"));
-    assert_eq!(&got, want, "{what}");
-    assert_eq!(got.as_bytes(), want.as_bytes(), "{what}");
+        .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// Writes the bytes of `frame`.
@@ -147,22 +114,6 @@ async fn expect_closed<R: AsyncRead + Unpin>(r: &mut R, what: &str) {
             &buf[..n]
         ),
     }
-}
-
-/// Asserts two byte streams are identical, reporting the first difference (not the
-/// megabytes around it).
-fn assert_same_stream(what: &str, got: &[u8], want: &[u8]) {
-    if let Some(difference) = stream_difference(got, want) {
-        panic!("{what}: {difference}");
-    }
-}
-
-fn client(opcode: Opcode, body: &[u8]) -> Frame {
-    Frame::new(Origin::Client, opcode, body).expect("client frame")
-}
-
-fn server(opcode: Opcode, body: &[u8]) -> Frame {
-    Frame::new(Origin::Server, opcode, body).expect("server frame")
 }
 
 /// Guild, guild bank and petition opcodes that may travel from `origin`.
@@ -211,20 +162,10 @@ fn random_frames(rng: &mut SampleRng, origin: Origin, count: usize, max_body: us
 
 /// Writes `bytes` in random-sized chunks (so frames are split across writes), then
 /// half-closes.
-async fn write_chunked<W: AsyncWrite + Unpin>(mut w: W, bytes: Arc<Vec<u8>>, seed: u64) -> W {
-    let mut rng = SampleRng::new(seed);
-    let mut at = 0;
-    while at < bytes.len() {
-        // Now and then a few bytes only, so headers get split too.
-        let n = if rng.index(4) == 0 {
-            1 + rng.index(7)
-        } else {
-            1 + rng.index(100_000)
-        };
-        let n = n.min(bytes.len() - at);
-        w.write_all(&bytes[at..at + n]).await.expect("write chunk");
-        at += n;
-    }
+async fn send_chunked<W: AsyncWrite + Unpin>(mut w: W, bytes: Arc<Vec<u8>>, seed: u64) -> W {
+    write_chunked(&mut w, &bytes, seed, 100_000)
+        .await
+        .expect("write chunks");
     w.shutdown().await.expect("half-close");
     w
 }
@@ -247,7 +188,7 @@ async fn random_frames_pass_through_byte_exact() {
         max_client_frame: 0xFFFF,
         ..config_for(ws_addr)
     };
-    let sidecar = Sidecar::start(config, PassThrough).await;
+    let sidecar = start(config, PassThrough).await;
     let (gateway, upstream) = open(&sidecar, &ws).await;
 
     let mut rng = SampleRng::new(0x7C9_5EED);
@@ -271,8 +212,8 @@ async fn random_frames_pass_through_byte_exact() {
 
     let (gw_read, gw_write) = gateway.into_split();
     let (ws_read, ws_write) = upstream.into_split();
-    let gw_sends = tokio::spawn(write_chunked(gw_write, Arc::clone(&c2s), 11));
-    let ws_sends = tokio::spawn(write_chunked(ws_write, Arc::clone(&s2c), 22));
+    let gw_sends = tokio::spawn(send_chunked(gw_write, Arc::clone(&c2s), 11));
+    let ws_sends = tokio::spawn(send_chunked(ws_write, Arc::clone(&s2c), 22));
     let ws_gets = tokio::spawn(read_all(ws_read));
     let gw_gets = tokio::spawn(read_all(gw_read));
 
@@ -282,9 +223,9 @@ async fn random_frames_pass_through_byte_exact() {
         })
         .await;
     let (_gw_write, _ws_write) = (a.unwrap(), b.unwrap());
-    assert_same_stream("gateway -> worldserver", &got_c2s.unwrap(), &c2s);
-    assert_same_stream("worldserver -> gateway", &got_s2c.unwrap(), &s2c);
-    sidecar.shutdown().await;
+    ensure_same_stream("gateway -> worldserver", &got_c2s.unwrap(), &c2s).unwrap();
+    ensure_same_stream("worldserver -> gateway", &got_s2c.unwrap(), &s2c).unwrap();
+    shut_down(sidecar).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +233,7 @@ async fn two_hundred_concurrent_sessions() {
     const SESSIONS: usize = 200;
     const ROUNDS: usize = 3;
     let (ws, ws_addr) = worldserver().await;
-    let sidecar = Sidecar::start(config_for(ws_addr), PassThrough).await;
+    let sidecar = start(config_for(ws_addr), PassThrough).await;
 
     // Session-specific content: the id in the body, plus id-dependent padding.
     fn c2s(id: usize, round: usize) -> Frame {
@@ -343,7 +284,7 @@ async fn two_hundred_concurrent_sessions() {
     });
 
     let barrier = Arc::new(Barrier::new(SESSIONS));
-    let addr = sidecar.addr;
+    let addr = sidecar.addr();
     let gateways: Vec<_> = (0..SESSIONS)
         .map(|id| {
             let barrier = Arc::clone(&barrier);
@@ -374,7 +315,7 @@ async fn two_hundred_concurrent_sessions() {
         .expect("worldserver task");
     ids.sort_unstable();
     assert_eq!(ids, (0..SESSIONS).collect::<Vec<_>>());
-    sidecar.shutdown().await;
+    shut_down(sidecar).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -384,7 +325,7 @@ async fn two_hundred_concurrent_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abrupt_close_propagates_and_sidecar_keeps_serving() {
     let (ws, ws_addr) = worldserver().await;
-    let sidecar = Sidecar::start(config_for(ws_addr), PassThrough).await;
+    let sidecar = start(config_for(ws_addr), PassThrough).await;
     let ping = client(Opcode::CMSG_PETITION_SHOWLIST, b"ping");
     let pong = server(Opcode::SMSG_PETITION_SHOWLIST, b"pong");
 
@@ -444,7 +385,7 @@ async fn abrupt_close_propagates_and_sidecar_keeps_serving() {
         drop(up);
         expect_eof(&mut gw, "new session: gateway sees EOF").await;
     }
-    sidecar.shutdown().await;
+    shut_down(sidecar).await;
 }
 
 /// A peer's reset should reach the other peer as a reset, as `Outbound::Reset`
@@ -453,7 +394,7 @@ async fn abrupt_close_propagates_and_sidecar_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_propagate_as_resets() {
     let (ws, ws_addr) = worldserver().await;
-    let sidecar = Sidecar::start(config_for(ws_addr), PassThrough).await;
+    let sidecar = start(config_for(ws_addr), PassThrough).await;
     let ping = client(Opcode::CMSG_PETITION_SHOWLIST, b"ping");
     for round in 0..10 {
         // The worldserver resets.
@@ -481,7 +422,7 @@ async fn resets_propagate_as_resets() {
             "round {round}: the gateway reset reached the worldserver as {read:?}"
         );
     }
-    sidecar.shutdown().await;
+    shut_down(sidecar).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,10 +437,10 @@ async fn worldserver_unreachable() {
         connect_backoff_ms: 10,
         ..config_for(dead)
     };
-    let sidecar = Sidecar::start(config, PassThrough).await;
+    let sidecar = start(config, PassThrough).await;
     for attempt in 0..2 {
         let started = Instant::now();
-        let mut gw = within(STEP, "gateway connects", TcpStream::connect(sidecar.addr))
+        let mut gw = within(STEP, "gateway connects", TcpStream::connect(sidecar.addr()))
             .await
             .unwrap_or_else(|e| panic!("connection {attempt} accepted: {e}"));
         let mut buf = [0u8; 16];
@@ -514,7 +455,7 @@ async fn worldserver_unreachable() {
             started.elapsed()
         );
     }
-    sidecar.shutdown().await;
+    shut_down(sidecar).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -549,6 +490,18 @@ impl Scripted {
 }
 
 impl Handler for Scripted {
+    type Session = ();
+
+    fn watched(&self) -> Vec<Opcode> {
+        vec![
+            ANSWERED,
+            DROPPED,
+            REWRITTEN,
+            INTERCEPTED_FORWARD,
+            FAILS_OPEN,
+        ]
+    }
+
     fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
         origin == Origin::Client
             && [
@@ -585,7 +538,7 @@ async fn handler_decisions_keep_order() {
     let handler = Scripted {
         seen: Arc::clone(&seen),
     };
-    let sidecar = Sidecar::start(config_for(ws_addr), handler).await;
+    let sidecar = start(config_for(ws_addr), handler).await;
     let (mut gw, mut up) = open(&sidecar, &ws).await;
 
     let s1 = server(Opcode::SMSG_GUILD_EVENT, b"s1 before the answer");
@@ -657,7 +610,7 @@ async fn handler_decisions_keep_order() {
     );
     assert_eq!(seen[0].2, b"a1");
     assert!(seen.iter().all(|(id, _, _)| *id == seen[0].0));
-    sidecar.shutdown().await;
+    shut_down(sidecar).await;
 }
 
 /// Answers every intercepted frame, from either side, with three frames back to its
@@ -668,6 +621,12 @@ struct AnswersBothWays;
 const ANSWERED_BY_SERVER: Opcode = Opcode::SMSG_GUILD_ROSTER;
 
 impl Handler for AnswersBothWays {
+    type Session = ();
+
+    fn watched(&self) -> Vec<Opcode> {
+        vec![ANSWERED, ANSWERED_BY_SERVER]
+    }
+
     fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
         match origin {
             Origin::Client => opcode == ANSWERED,
@@ -705,7 +664,7 @@ async fn answers_both_ways_through_full_queues_do_not_deadlock() {
     let mut config = config_for(ws_addr);
     // One queued frame per side: each pump waits on the other's inbox at once.
     config.session_queue = 1;
-    let sidecar = Sidecar::start(config, AnswersBothWays).await;
+    let sidecar = start(config, AnswersBothWays).await;
     let (gw, up) = open(&sidecar, &ws).await;
     let (gw_read, mut gw_write) = gw.into_split();
     let (up_read, mut up_write) = up.into_split();
@@ -742,7 +701,7 @@ async fn answers_both_ways_through_full_queues_do_not_deadlock() {
         .await
         .unwrap();
     assert!(to_world == expected, "answers to the worldserver, in order");
-    sidecar.shutdown().await;
+    shut_down(sidecar).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -756,7 +715,7 @@ async fn malformed_header_passes_through_opaque() {
         max_client_frame: 100,
         ..config_for(ws_addr)
     };
-    let sidecar = Sidecar::start(config, PassThrough).await;
+    let sidecar = start(config, PassThrough).await;
     let (mut gw, mut up) = open(&sidecar, &ws).await;
 
     // Framed traffic first.
@@ -789,7 +748,7 @@ async fn malformed_header_passes_through_opaque() {
     })
     .await
     .expect("read to EOF");
-    assert_same_stream("opaque client bytes", &got, &[opaque, tail].concat());
+    ensure_same_stream("opaque client bytes", &got, &[opaque, tail].concat()).unwrap();
 
     // The other direction is still framed and flowing.
     let after = server(Opcode::SMSG_GUILD_EVENT, &[9; 40_000]);
@@ -811,10 +770,10 @@ async fn malformed_header_passes_through_opaque() {
     })
     .await
     .expect("read to EOF");
-    assert_same_stream("short-header client bytes", &got, &short);
+    ensure_same_stream("short-header client bytes", &got, &short).unwrap();
     drop(up);
     expect_eof(&mut gw, "gateway sees the worldserver close").await;
-    sidecar.shutdown().await;
+    shut_down(sidecar).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1033,7 +992,7 @@ fn check_config_names_bad_key_and_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_frame_before_close_is_forwarded() {
     let (ws, ws_addr) = worldserver().await;
-    let sidecar = Sidecar::start(config_for(ws_addr), PassThrough).await;
+    let sidecar = start(config_for(ws_addr), PassThrough).await;
     for tail in [
         &[0xF4][..],
         &[0x00, 0x20, 0xC0, 0x01, 0x00, 0x00, 1, 2, 3][..],

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use tc9_codec::messages::guild::{command, command_error, event};
+use tc9_codec::messages::guild::event;
 use tc9_codec::messages::petition::turn_in_result;
 use tc9_codec::messages::{
     ClientMessage, CmsgAuthSession, CmsgGuildQuery, CmsgLogoutRequest, CmsgOfferPetition,
@@ -27,15 +27,15 @@ use tc9_codec::messages::{
     SmsgLogoutComplete, SmsgPetitionShowSignatures, SmsgPetitionSignResults,
     SmsgTurnInPetitionResults,
 };
+use tc9_codec::messages::{GuildCommand, GuildCommandError};
 use tc9_codec::sample::SampleRng;
 use tc9_codec::wire::{Bytes, Guid, Rest};
 use tc9_codec::{Frame, Message, Opcode, Origin};
-use tc9_sidecar::capture::{Capture, Record};
-use tc9_sidecar::charter::CharterHandler;
+use tc9_proxy::capture::{Capture, Record};
+use tc9_sidecar::backends::memory::{MemoryRealm, MemoryStore, World};
 use tc9_sidecar::config::Config;
-use tc9_sidecar::memory::{MemoryRealm, MemoryStore, World};
-use tc9_sidecar::replay;
-use tc9_sidecar::server::{Databases, Server};
+use tc9_sidecar::tools::replay;
+use tc9_sidecar::Sidecar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -525,9 +525,9 @@ fn turn_in_success() -> Scenario {
     s.enter_world(ALDRIC)
         .client(&turn_in(CHARTER))
         .server(&SmsgGuildCommandResult {
-            command: command::CREATE,
+            command: GuildCommand::Create,
             name: CHARTER_NAME.into(),
-            error: command_error::SUCCESS,
+            error: GuildCommandError::Success,
         })
         .server(&SmsgTurnInPetitionResults {
             result: turn_in_result::OK,
@@ -955,20 +955,10 @@ fn pass_through_is_byte_identical() {
         };
         let realm = MemoryRealm::new();
         realm.load(&world);
-        let handler = CharterHandler::new(
-            MemoryStore::from_world(&world),
-            Some(realm.join("A")),
-            config.charter_settings(),
-        );
-        let server = Server::bind_with(config, Databases::default(), handler)
+        let running = Sidecar::in_memory(&config, &MemoryStore::from_world(&world), &realm)
             .await
             .unwrap();
-        let sidecar = server.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        let mut gateway = TcpStream::connect(sidecar).await.unwrap();
+        let mut gateway = TcpStream::connect(running.addr()).await.unwrap();
         let (mut world_end, _) = worldserver.accept().await.unwrap();
         let (mut gateway_read, mut gateway_write) = gateway.split();
         let (mut world_read, mut world_write) = world_end.split();
@@ -988,8 +978,7 @@ fn pass_through_is_byte_identical() {
             .expect("both legs carry the bytes");
         // Close both legs so the session ends, then stop the sidecar.
         drop((gateway, world_end));
-        let _ = stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), running.stop()).await;
         (to_world, to_gateway)
     });
     assert!(to_world == client_bytes, "the worldserver got other bytes");

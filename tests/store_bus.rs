@@ -2,16 +2,14 @@
 //! real PostgreSQL: reads, the signing transaction under concurrency, presence,
 //! the outbox and its wake-ups.
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{MariaDb, PgDb};
-use tc9_sidecar::bus::Bus;
-use tc9_sidecar::resolver::{Player, Rules, SignVerdict};
-use tc9_sidecar::store::Db;
+use tc9_charter::{Directory, EventKind, Player, Rules, SignVerdict};
+use tc9_sidecar::backends::mysql::Db;
+use tc9_sidecar::backends::postgres::Bus;
+use tc9_testkit::{MariaDb, PgDb};
 use tokio::sync::Barrier;
 
 fn player(guid: u32, account: u32) -> Player {
@@ -20,31 +18,38 @@ fn player(guid: u32, account: u32) -> Player {
         account,
         name: format!("P{guid}"),
         race: 1,
+        class: 1,
+        level: 80,
         guild_id: None,
     }
 }
 
 #[tokio::test]
 async fn reads_petitions_signatures_and_guilds() {
-    let db = MariaDb::create("store_reads").await;
-    db.character(1, 1, "Owner", 1, None).await;
+    let db = MariaDb::create("store_reads").await.unwrap();
+    db.character(1, 1, "Owner", 1).await.unwrap();
     db.exec(
         "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES (1, 500, 42, 'Crossrealm', 9)",
         (),
     )
-    .await;
+    .await
+    .unwrap();
     db.exec(
         "INSERT INTO petition_sign (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
          VALUES (1, 500, 42, 7, 70, 9), (1, 500, 42, 3, 30, 9)",
         (),
     )
-    .await;
-    db.exec("INSERT INTO guild (guildid, name, EmblemStyle, EmblemColor, BorderStyle, BorderColor, BackgroundColor) VALUES (8, 'Knights', 1, 2, 3, 4, 5)", ()).await;
+    .await
+    .unwrap();
+    db.exec("INSERT INTO guild (guildid, name, EmblemStyle, EmblemColor, BorderStyle, BorderColor, BackgroundColor) VALUES (8, 'Knights', 1, 2, 3, 4, 5)", ())
+    .await
+    .unwrap();
     db.exec(
         "INSERT INTO guild_rank (guildid, rid, rname) VALUES (8, 0, 'Master'), (8, 2, 'Member')",
         (),
     )
-    .await;
+    .await
+    .unwrap();
     let store = Db::new(&db.url()).unwrap();
 
     let petition = store.petition(500).await.unwrap().unwrap();
@@ -85,13 +90,14 @@ async fn reads_petitions_signatures_and_guilds() {
 
 #[tokio::test]
 async fn signing_writes_native_rows() {
-    let db = MariaDb::create("store_sign").await;
-    db.character(1, 1, "Owner", 1, None).await;
+    let db = MariaDb::create("store_sign").await.unwrap();
+    db.character(1, 1, "Owner", 1).await.unwrap();
     db.exec(
         "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES (1, 500, 42, 'Crossrealm', 9)",
         (),
     )
-    .await;
+    .await
+    .unwrap();
     let store = Db::new(&db.url()).unwrap();
     let rules = Rules::default();
 
@@ -130,24 +136,27 @@ async fn signing_writes_native_rows() {
 /// Twenty signers on two pools (two sidecars) race for the last three slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_signers_never_exceed_nine_or_repeat_an_account() {
-    let db = MariaDb::create("store_race").await;
-    db.character(1, 1, "Owner", 1, None).await;
+    let db = MariaDb::create("store_race").await.unwrap();
+    db.character(1, 1, "Owner", 1).await.unwrap();
     let sidecars = [Db::new(&db.url()).unwrap(), Db::new(&db.url()).unwrap()];
     for round in 0..3u32 {
         let petition = 600 + round;
-        db.character(10 + round, 10 + round, "Founder", 1, None)
-            .await;
+        db.character(10 + round, 10 + round, "Founder", 1)
+            .await
+            .unwrap();
         db.exec(
             "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) VALUES (?, ?, ?, 'Race', 9)",
             (10 + round, petition, petition),
         )
-        .await;
+    .await
+    .unwrap();
         for i in 0..6u32 {
             db.exec(
                 "INSERT INTO petition_sign (ownerguid, petitionguid, petition_id, playerguid, player_account, type) VALUES (?, ?, ?, ?, ?, 9)",
                 (10 + round, petition, petition, 100 + i, 100 + i),
             )
-            .await;
+    .await
+    .unwrap();
         }
         let barrier = Arc::new(Barrier::new(20));
         let mut tasks = Vec::new();
@@ -201,7 +210,7 @@ async fn racing_signers_never_exceed_nine_or_repeat_an_account() {
 
 #[tokio::test]
 async fn bus_presence_outbox_and_wake_ups() {
-    let pg = PgDb::create("bus").await;
+    let pg = PgDb::create("bus").await.unwrap();
     let expiry = Duration::from_secs(3);
     let a = Bus::connect(&pg.url(), 7, "A", expiry).await.unwrap();
     // A second connect (another sidecar) finds the schema there.
@@ -214,7 +223,7 @@ async fn bus_presence_outbox_and_wake_ups() {
 
     let mut listener = b.listen().await.unwrap();
     let id = a
-        .publish("B", Some(42), "packets", b"\x00\x02\x01\x02")
+        .publish("B", Some(42), &EventKind::Packets, b"\x00\x02\x01\x02")
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(5), listener.notified())
@@ -248,9 +257,15 @@ async fn bus_presence_outbox_and_wake_ups() {
 
     // The outbox stays bounded: events older than the TTL leave it, delivered or not,
     // and the ones never delivered are counted as given up.
-    let waiting = a.publish("B", Some(43), "packets", b"").await.unwrap();
-    let to_a = b.publish("A", Some(44), "packets", b"").await.unwrap();
-    let pg_client = pg.client().await;
+    let waiting = a
+        .publish("B", Some(43), &EventKind::Packets, b"")
+        .await
+        .unwrap();
+    let to_a = b
+        .publish("A", Some(44), &EventKind::Packets, b"")
+        .await
+        .unwrap();
+    let pg_client = pg.client().await.unwrap();
     let outbox = || async {
         pg_client
             .query("SELECT id FROM tc9_realm_7.outbox ORDER BY id", &[])

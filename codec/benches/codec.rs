@@ -419,9 +419,9 @@ fn pairs() -> Vec<Box<dyn Bench>> {
             // AzerothCore GUILD_COMMAND_CREATE (0), ERR_GUILD_NAME_EXISTS_S (7): the
             // crate numbers both the same.
             SmsgGuildCommandResult {
-                command: 0,
+                command: tc9_codec::messages::GuildCommand::Create,
                 name: "Ironforge Defenders".to_owned(),
-                error: 7,
+                error: tc9_codec::messages::GuildCommandError::NameExistsS,
             },
             w::SMSG_GUILD_COMMAND_RESULT {
                 command: w::GuildCommand::Create,

@@ -388,9 +388,9 @@ fn smsg_guild_info(m: &w::SMSG_GUILD_INFO) {
 fn smsg_guild_command_result(m: &w::SMSG_GUILD_COMMAND_RESULT) {
     let (ours, written) = from_server::<SmsgGuildCommandResult, _>(m, &[]);
     // Raw numbers: the crate's names do not match AzerothCore's.
-    assert_eq!(ours.command, i32::from(m.command.as_int()));
+    assert_eq!(i32::from(ours.command), i32::from(m.command.as_int()));
     assert_eq!(ours.name, m.string);
-    assert_eq!(ours.error, i32::from(m.result.as_int()));
+    assert_eq!(i32::from(ours.error), i32::from(m.result.as_int()));
     same_bytes(&ours, &written);
 }
 

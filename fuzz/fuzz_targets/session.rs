@@ -1,5 +1,5 @@
 //! The session state machine over arbitrary byte streams: a real sidecar (plain mode,
-//! pass-through handler) between a gateway and a worldserver on loopback, each side
+//! no database: a pass-through) between a gateway and a worldserver on loopback, each side
 //! sending arbitrary bytes and closing. Whatever the bytes (frames, garbage, broken
 //! headers), each side must receive exactly what the other sent: framed frames are
 //! forwarded as their bytes, and an unframeable stream is copied opaquely.
@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use tc9_sidecar::config::Config;
-use tc9_sidecar::handler::PassThrough;
-use tc9_sidecar::server::Server;
+use tc9_sidecar::Sidecar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -21,13 +20,15 @@ struct Rig {
     runtime: Runtime,
     sidecar: SocketAddr,
     worldserver: TcpListener,
+    /// Keeps the sidecar running for the fuzzer's whole life.
+    _running: Sidecar,
 }
 
 fn rig() -> &'static Rig {
     static RIG: OnceLock<Rig> = OnceLock::new();
     RIG.get_or_init(|| {
         let runtime = Runtime::new().expect("runtime");
-        let (sidecar, worldserver) = runtime.block_on(async {
+        let (running, worldserver) = runtime.block_on(async {
             let worldserver = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let config = Config {
                 listen: "127.0.0.1:0".parse().expect("addr"),
@@ -36,15 +37,14 @@ fn rig() -> &'static Rig {
                 max_server_frame: 4096,
                 ..Config::default()
             };
-            let server = Server::bind(config, PassThrough).await.expect("sidecar");
-            let addr = server.local_addr().expect("addr");
-            tokio::spawn(server.run(std::future::pending()));
-            (addr, worldserver)
+            let running = Sidecar::build(&config).await.expect("sidecar");
+            (running, worldserver)
         });
         Rig {
             runtime,
-            sidecar,
+            sidecar: running.addr(),
             worldserver,
+            _running: running,
         }
     })
 }

@@ -11,14 +11,18 @@ use tc9_opcodes::Opcode;
 
 use crate::wire::{Fields, Wire, WireErrorKind};
 
+pub mod codes;
 pub mod guild;
 pub mod guild_bank;
 pub mod petition;
+pub mod roster;
 pub mod session;
 
+pub use codes::{GuildCommand, GuildCommandError};
 pub use guild::*;
 pub use guild_bank::*;
 pub use petition::*;
+pub use roster::*;
 pub use session::*;
 
 /// A message body could not be read.

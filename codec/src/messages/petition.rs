@@ -341,6 +341,23 @@ impl SmsgPetitionQueryResponse {
     }
 }
 
+/// Random values of the hand-written types, consistent with their conditions.
+#[cfg(any(test, feature = "sample"))]
+mod sample {
+    use super::*;
+    use crate::sample::{Sample, SampleRng};
+    use crate::wire::Guid;
+
+    impl Sample for CmsgTurnInPetition {
+        fn sample(rng: &mut SampleRng) -> Self {
+            CmsgTurnInPetition {
+                petition: Guid::sample(rng),
+                arena_emblem: Option::sample(rng),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

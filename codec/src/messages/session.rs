@@ -215,6 +215,36 @@ impl Wire for SmsgNameQueryResponse {
 }
 bind_opcode!(SmsgNameQueryResponse => SMSG_NAME_QUERY_RESPONSE);
 
+/// Random values of the hand-written types, consistent with their conditions.
+#[cfg(any(test, feature = "sample"))]
+mod sample {
+    use super::*;
+    use crate::sample::{Sample, SampleRng};
+    use crate::wire::Guid;
+
+    impl Sample for PackedGuid {
+        fn sample(rng: &mut SampleRng) -> Self {
+            PackedGuid(Guid::sample(rng))
+        }
+    }
+
+    impl Sample for SmsgNameQueryResponse {
+        fn sample(rng: &mut SampleRng) -> Self {
+            let info: Option<NameInfo> = Option::sample(rng);
+            let declined_names = if info.is_some() {
+                Option::sample(rng)
+            } else {
+                None
+            };
+            SmsgNameQueryResponse {
+                guid: PackedGuid::sample(rng),
+                info,
+                declined_names,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,86 +13,54 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::ProxyConfig;
+use crate::crypt::KeySource;
 use crate::handler::Handler;
+use crate::metrics::OpcodeLabels;
 use crate::session;
-use crate::store::Db;
 
-/// What every session of a sidecar shares.
-#[derive(Debug)]
-pub struct Shared<H> {
+/// What every session of a proxy shares.
+pub(crate) struct Shared<H> {
     /// The configuration.
-    pub config: Config,
+    pub(crate) config: ProxyConfig,
     /// Decides about intercepted frames.
-    pub handler: H,
-    /// The characters database, if configured.
-    pub characters: Option<Db>,
-    /// The auth database, if configured.
-    pub auth: Option<Db>,
+    pub(crate) handler: H,
+    /// Session keys for `wotlk-crypt` mode.
+    pub(crate) keys: Option<Arc<dyn KeySource>>,
+    /// The opcodes counted by name.
+    pub(crate) labels: OpcodeLabels,
 }
 
-/// A bound sidecar, ready to run.
+/// A bound proxy, ready to run.
 pub struct Server<H> {
     listener: TcpListener,
     shared: Arc<Shared<H>>,
 }
 
-/// Opens a pool for a non-empty URL.
-fn pool(url: &str) -> io::Result<Option<Db>> {
-    if url.is_empty() {
-        return Ok(None);
-    }
-    Db::new(url)
-        .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
-}
-
-/// The AzerothCore databases a sidecar reads; pools connect lazily.
-#[derive(Debug, Clone, Default)]
-pub struct Databases {
-    /// The characters database, if configured.
-    pub characters: Option<Db>,
-    /// The auth database, if configured.
-    pub auth: Option<Db>,
-}
-
-impl Databases {
-    /// Pools for the configured URLs.
-    pub fn from_config(config: &Config) -> io::Result<Databases> {
-        Ok(Databases {
-            characters: pool(&config.characters_db_url)?,
-            auth: pool(&config.auth_db_url)?,
-        })
-    }
-}
-
 impl<H: Handler> Server<H> {
-    /// Binds the listen address, with pools for the configured databases.
-    pub async fn bind(config: Config, handler: H) -> io::Result<Server<H>> {
-        let databases = Databases::from_config(&config)?;
-        Self::bind_with(config, databases, handler).await
-    }
-
-    /// Binds the listen address, sharing `databases` with the handler.
-    pub async fn bind_with(
-        config: Config,
-        databases: Databases,
+    /// Binds the listen address. `keys` serves session keys in `wotlk-crypt` mode;
+    /// without it every such session is copied as opaque bytes.
+    pub async fn bind(
+        config: ProxyConfig,
         handler: H,
+        keys: Option<Arc<dyn KeySource>>,
     ) -> io::Result<Server<H>> {
         let listener = TcpListener::bind(config.listen).await?;
-        let Databases { characters, auth } = databases;
-        if characters.is_none() {
-            info!("no characters database configured: identity lookup and charter resolution are off, sessions pass through");
-        }
+        let labels = OpcodeLabels::new(handler.watched());
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 config,
                 handler,
-                characters,
-                auth,
+                keys,
+                labels,
             }),
         })
+    }
+
+    /// The handler deciding this proxy's frames.
+    pub fn handler(&self) -> &H {
+        &self.shared.handler
     }
 
     /// The address the gateway should connect to.
@@ -107,7 +75,7 @@ impl<H: Handler> Server<H> {
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
         let ids = AtomicU64::new(1);
-        info!(listen = %listener.local_addr()?, upstream = %shared.config.upstream, mode = ?shared.config.link_mode, "sidecar listening");
+        info!(listen = %listener.local_addr()?, upstream = %shared.config.upstream, mode = shared.config.link_mode.name(), "sidecar listening");
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -134,7 +102,7 @@ impl<H: Handler> Server<H> {
         }
         drop(listener);
         tracker.close();
-        let grace = shared.config.shutdown_grace();
+        let grace = shared.config.shutdown_grace;
         info!(
             open_sessions = tracker.len(),
             grace_secs = grace.as_secs(),
@@ -147,9 +115,6 @@ impl<H: Handler> Server<H> {
             );
             cancel.cancel();
             tracker.wait().await;
-        }
-        for db in [&shared.characters, &shared.auth].into_iter().flatten() {
-            db.clone().close().await;
         }
         info!("sidecar stopped");
         Ok(())

@@ -1,30 +1,14 @@
-//! Reads from AzerothCore's MySQL/MariaDB databases: session keys (auth DB) and
-//! characters (characters DB).
+//! AzerothCore's MySQL/MariaDB databases: session keys (auth DB, the proxy's
+//! [`KeySource`]) and characters, petitions, signatures and guilds (characters DB,
+//! the charter's [`CharterStore`]).
 
 use mysql_async::prelude::*;
 use mysql_async::{Opts, Pool, TxOpts};
-use tc9_codec::crypt::SESSION_KEY_LEN;
+use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
+use tc9_charter::{BackendError, CharterStore};
+use tc9_proxy::crypt::{KeyLookup, KeySource, SessionKey};
 
-use crate::resolver::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
-
-/// A character as the sidecar knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Character {
-    /// `characters.guid`.
-    pub guid: u32,
-    /// `characters.account`.
-    pub account: u32,
-    /// `characters.name`.
-    pub name: String,
-    /// `characters.race`.
-    pub race: u8,
-    /// `characters.class`.
-    pub class: u8,
-    /// `characters.level`.
-    pub level: u8,
-    /// `guild_member.guildid`, if in a guild.
-    pub guild_id: Option<u32>,
-}
+use super::metrics::{timed, DB};
 
 /// `characters` columns with the guild, in the order [`Db::character`] selects them.
 type CharacterRow = (u32, u32, String, u8, u8, u8, Option<u32>);
@@ -63,21 +47,6 @@ pub const QUERIES: &[&str] = &[
     "sign",
 ];
 
-/// Runs `query`, recording its time and failure under `name`.
-async fn timed<T>(
-    name: &'static str,
-    query: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    let started = std::time::Instant::now();
-    let result = query.await;
-    metrics::histogram!(crate::metrics::DB_QUERY_SECONDS, "query" => name)
-        .record(started.elapsed().as_secs_f64());
-    if result.is_err() {
-        metrics::counter!(crate::metrics::DB_ERRORS_TOTAL, "query" => name).increment(1);
-    }
-    result
-}
-
 /// A database query failed.
 #[derive(Debug, thiserror::Error)]
 #[error("database: {0}")]
@@ -98,17 +67,9 @@ impl Db {
         })
     }
 
-    /// The pool, for queries of other modules.
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     /// The 40-byte session key of the account `username` (auth DB), if it has one.
-    pub async fn session_key(
-        &self,
-        username: &str,
-    ) -> Result<Option<[u8; SESSION_KEY_LEN]>, StoreError> {
-        timed("session_key", async move {
+    pub async fn session_key(&self, username: &str) -> Result<Option<SessionKey>, StoreError> {
+        timed(DB, "session_key", async move {
             let mut conn = self.pool.get_conn().await?;
             let key: Option<Option<Vec<u8>>> = conn
                 .exec_first(
@@ -116,16 +77,14 @@ impl Db {
                     (username,),
                 )
                 .await?;
-            Ok(key
-                .flatten()
-                .and_then(|k| <[u8; SESSION_KEY_LEN]>::try_from(k).ok()))
+            Ok(key.flatten().and_then(|k| SessionKey::try_from(k).ok()))
         })
         .await
     }
 
     /// The character `guid` with its guild (characters DB), if it exists.
-    pub async fn character(&self, guid: u32) -> Result<Option<Character>, StoreError> {
-        timed("character", async move {
+    pub async fn character(&self, guid: u32) -> Result<Option<Player>, StoreError> {
+        timed(DB, "character", async move {
             let mut conn = self.pool.get_conn().await?;
             let row: Option<CharacterRow> = conn
                 .exec_first(
@@ -136,7 +95,7 @@ impl Db {
                 )
                 .await?;
             Ok(row.map(
-                |(guid, account, name, race, class, level, guild_id)| Character {
+                |(guid, account, name, race, class, level, guild_id)| Player {
                     guid,
                     account,
                     name,
@@ -152,7 +111,7 @@ impl Db {
 
     /// The petition whose charter item has the low guid `petition_guid`.
     pub async fn petition(&self, petition_guid: u32) -> Result<Option<Petition>, StoreError> {
-        timed("petition", async move {
+        timed(DB, "petition", async move {
             let mut conn = self.pool.get_conn().await?;
             let row: Option<PetitionRow> =
                 conn.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
@@ -163,7 +122,7 @@ impl Db {
 
     /// The signatures of the petition `petition_guid`, oldest first.
     pub async fn signatures(&self, petition_guid: u32) -> Result<Vec<Signature>, StoreError> {
-        timed("signatures", async move {
+        timed(DB, "signatures", async move {
             let mut conn = self.pool.get_conn().await?;
             let rows: Vec<(u32, u32)> = conn.exec(SIGNATURES_BY_PETITION, (petition_guid,)).await?;
             Ok(rows
@@ -179,7 +138,7 @@ impl Db {
 
     /// The guild `guild_id` with its rank names, if it exists.
     pub async fn guild(&self, guild_id: u32) -> Result<Option<Guild>, StoreError> {
-        timed("guild", async move {
+        timed(DB, "guild", async move {
             let mut conn = self.pool.get_conn().await?;
             let row: Option<GuildRow> = conn
                 .exec_first(
@@ -220,7 +179,7 @@ impl Db {
         invited: bool,
         rules: &Rules,
     ) -> Result<Option<(Petition, SignVerdict)>, StoreError> {
-        timed("sign", async move {
+        timed(DB, "sign", async move {
             let mut conn = self.pool.get_conn().await?;
             let mut tx = conn.start_transaction(TxOpts::default()).await?;
             // Find the row, then lock it by its primary key (petitionguid has no index
@@ -261,7 +220,7 @@ impl Db {
                     (petition.owner_guid,),
                 )
                 .await?;
-            let verdict = resolver::judge_sign(
+            let verdict = rules::judge_sign(
                 &petition,
                 &signatures,
                 signer,
@@ -303,5 +262,42 @@ impl Db {
     /// Closes the pool's connections.
     pub async fn close(self) {
         let _ = self.pool.disconnect().await;
+    }
+}
+
+impl CharterStore for Db {
+    async fn character(&self, guid: u32) -> Result<Option<Player>, BackendError> {
+        Db::character(self, guid).await.map_err(BackendError::store)
+    }
+    async fn petition(&self, petition_guid: u32) -> Result<Option<Petition>, BackendError> {
+        Db::petition(self, petition_guid)
+            .await
+            .map_err(BackendError::store)
+    }
+    async fn signatures(&self, petition_guid: u32) -> Result<Vec<Signature>, BackendError> {
+        Db::signatures(self, petition_guid)
+            .await
+            .map_err(BackendError::store)
+    }
+    async fn guild(&self, guild_id: u32) -> Result<Option<Guild>, BackendError> {
+        Db::guild(self, guild_id).await.map_err(BackendError::store)
+    }
+    async fn sign(
+        &self,
+        petition_guid: u32,
+        signer: &Player,
+        invited: bool,
+        rules: &Rules,
+    ) -> Result<Option<(Petition, SignVerdict)>, BackendError> {
+        Db::sign(self, petition_guid, signer, invited, rules)
+            .await
+            .map_err(BackendError::store)
+    }
+}
+
+/// The auth database serves the proxy's session keys.
+impl KeySource for Db {
+    fn session_key<'a>(&'a self, username: &'a str) -> KeyLookup<'a> {
+        Box::pin(async move { Db::session_key(self, username).await.map_err(Into::into) })
     }
 }

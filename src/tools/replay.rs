@@ -16,20 +16,19 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use bytes::BytesMut;
+use tc9_charter::{decode_frames, EventKind};
 use tc9_codec::wire::HexBytes;
 use tc9_codec::{decode_frame, Frame, FrameCodec, Opcode, Origin};
+use tc9_proxy::capture::Capture;
+use tc9_proxy::{Decision, Handler, SessionEvent, SessionInfo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::capture::Capture;
-use crate::charter::{decode_frames, CharterHandler, EVENT_PACKETS};
+use crate::app::{charter, Sidecar};
+use crate::backends::memory::{MemoryRealm, MemoryStore, World};
 use crate::config::Config;
-use crate::handler::{Decision, Handler, SessionEvent};
-use crate::memory::{MemoryRealm, MemoryStore, World};
-use crate::server::{Databases, Server};
-use crate::session::SessionInfo;
 
 /// The client frame that marks the end of a replay step (never intercepted).
 const CLIENT_FENCE: Opcode = Opcode(0xFFFF_FFFF);
@@ -51,18 +50,28 @@ struct Recording<H> {
 }
 
 impl<H: Handler> Handler for Recording<H> {
+    type Session = H::Session;
+
+    fn watched(&self) -> Vec<Opcode> {
+        self.inner.watched()
+    }
+
     fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool {
         self.inner.intercepts(origin, opcode)
     }
 
-    async fn handle(&self, session: &SessionInfo, frame: &Frame) -> Decision {
+    async fn handle(&self, session: &SessionInfo<H::Session>, frame: &Frame) -> Decision {
         let decision = self.inner.handle(session, frame).await;
-        lock(&self.decisions).push(decision.outcome());
+        lock(&self.decisions).push(decision.outcome().label());
         decision
     }
 
-    async fn session_event(&self, session: &Arc<SessionInfo>, event: SessionEvent) {
+    async fn session_event(&self, session: &Arc<SessionInfo<H::Session>>, event: SessionEvent) {
         self.inner.session_event(session, event).await;
+    }
+
+    fn start(&self, cancel: CancellationToken) {
+        self.inner.start(cancel);
     }
 }
 
@@ -139,25 +148,18 @@ pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> 
         sidecar_id: SIDECAR_ID.to_owned(),
         max_client_frame: 0xFFFF,
         bus_poll_ms: 50,
+        shutdown_grace_secs: 0,
         ..Config::default()
     };
     let decisions = Arc::new(Mutex::new(Vec::new()));
-    let charter = CharterHandler::new(
-        store,
-        Some(realm.join(SIDECAR_ID)),
-        config.charter_settings(),
-    );
-    let stop = CancellationToken::new();
-    charter.start_background(stop.clone());
+    let charter = charter(&config, store, realm.join(SIDECAR_ID));
     let probe = charter.clone();
     let handler = Recording {
         inner: charter,
         decisions: Arc::clone(&decisions),
     };
-    let server = Server::bind_with(config, Databases::default(), handler).await?;
-    let sidecar = server.local_addr()?;
-    let stopped = stop.clone();
-    tokio::spawn(server.run(async move { stopped.cancelled().await }));
+    let running = Sidecar::with_handler(&config, handler).await?;
+    let sidecar = running.addr();
 
     let result = async {
         let mut gateway = TcpStream::connect(sidecar).await?;
@@ -237,7 +239,7 @@ pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> 
                 let whom = event
                     .character
                     .map_or(String::new(), |c| format!(" for character {c}"));
-                if event.kind == EVENT_PACKETS {
+                if event.kind == EventKind::Packets {
                     for f in decode_frames(&event.payload)? {
                         let _ =
                             writeln!(transcript, "    bus -> {target}{whom} <- {}", describe(&f));
@@ -256,7 +258,7 @@ pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> 
         anyhow::Ok(transcript)
     }
     .await;
-    stop.cancel();
+    running.stop().await?;
     result
 }
 

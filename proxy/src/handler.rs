@@ -1,4 +1,4 @@
-//! The seam between the proxy and the charter resolver.
+//! The seam between the proxy and whatever decides about watched frames.
 //!
 //! The session asks [`Handler::intercepts`] for every frame (a cheap opcode check);
 //! intercepted frames go to [`Handler::handle`], which returns a [`Decision`].
@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tc9_codec::{Frame, Opcode, Origin};
+use tokio_util::sync::CancellationToken;
 
 use crate::session::SessionInfo;
 
@@ -27,15 +28,52 @@ pub enum Decision {
     FailOpen(String),
 }
 
-impl Decision {
-    /// The outcome label used in logs and metrics.
-    pub fn outcome(&self) -> &'static str {
+/// The kind of a [`Decision`], as logs and metrics label it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// [`Decision::Forward`].
+    Forwarded,
+    /// [`Decision::Rewrite`].
+    Rewritten,
+    /// [`Decision::Answer`].
+    Answered,
+    /// [`Decision::Drop`].
+    Dropped,
+    /// [`Decision::FailOpen`].
+    FailedOpen,
+}
+
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Forwarded,
+        Outcome::Rewritten,
+        Outcome::Answered,
+        Outcome::Dropped,
+        Outcome::FailedOpen,
+    ];
+
+    /// The label.
+    pub fn label(self) -> &'static str {
         match self {
-            Decision::Forward => "forwarded",
-            Decision::Rewrite(_) => "rewritten",
-            Decision::Answer(_) => "answered",
-            Decision::Drop => "dropped",
-            Decision::FailOpen(_) => "failed_open",
+            Outcome::Forwarded => "forwarded",
+            Outcome::Rewritten => "rewritten",
+            Outcome::Answered => "answered",
+            Outcome::Dropped => "dropped",
+            Outcome::FailedOpen => "failed_open",
+        }
+    }
+}
+
+impl Decision {
+    /// The decision's kind.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Decision::Forward => Outcome::Forwarded,
+            Decision::Rewrite(_) => Outcome::Rewritten,
+            Decision::Answer(_) => Outcome::Answered,
+            Decision::Drop => Outcome::Dropped,
+            Decision::FailOpen(_) => Outcome::FailedOpen,
         }
     }
 }
@@ -57,21 +95,35 @@ pub enum SessionEvent {
 
 /// Decides what happens to intercepted frames.
 pub trait Handler: Send + Sync + 'static {
+    /// What the handler keeps per session; created with the session, dropped with it.
+    type Session: Default + Send + Sync + 'static;
+
+    /// The opcodes this handler may intercept, labelled by name in the metrics.
+    fn watched(&self) -> Vec<Opcode>;
+
     /// Whether frames of `opcode` sent by `origin` go to [`Handler::handle`].
     fn intercepts(&self, origin: Origin, opcode: Opcode) -> bool;
 
     /// Decides the fate of one intercepted frame of the session `session`.
-    fn handle(&self, session: &SessionInfo, frame: &Frame)
-        -> impl Future<Output = Decision> + Send;
+    fn handle(
+        &self,
+        session: &SessionInfo<Self::Session>,
+        frame: &Frame,
+    ) -> impl Future<Output = Decision> + Send;
 
     /// Learns that a character entered or left the world through `session`.
     fn session_event(
         &self,
-        session: &Arc<SessionInfo>,
+        session: &Arc<SessionInfo<Self::Session>>,
         event: SessionEvent,
     ) -> impl Future<Output = ()> + Send {
         let _ = (session, event);
         async {}
+    }
+
+    /// Starts the handler's background work, which stops with `cancel`.
+    fn start(&self, cancel: CancellationToken) {
+        let _ = cancel;
     }
 }
 
@@ -80,6 +132,12 @@ pub trait Handler: Send + Sync + 'static {
 pub struct PassThrough;
 
 impl Handler for PassThrough {
+    type Session = ();
+
+    fn watched(&self) -> Vec<Opcode> {
+        Vec::new()
+    }
+
     fn intercepts(&self, _origin: Origin, _opcode: Opcode) -> bool {
         false
     }

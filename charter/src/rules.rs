@@ -3,14 +3,14 @@
 //! Each function mirrors what AzerothCore's `PetitionsHandler.cpp` decides and sends,
 //! so that a charter bought on one worldserver is offered, signed, queried and shown
 //! on any other exactly as the worldserver that owns it would have done. The callers
-//! (the session handler and the store's signing transaction) fetch the data and carry
-//! out the verdict.
+//! (the commands in [`cmd`](crate::cmd) and a store's signing transaction) fetch the
+//! data and carry out the verdict.
 
-use tc9_codec::messages::guild::{command, command_error};
 use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
 use tc9_codec::messages::{
-    GuildEmblem, PetitionSignature, SmsgGuildCommandResult, SmsgGuildQueryResponse,
-    SmsgPetitionQueryResponse, SmsgPetitionShowSignatures, SmsgPetitionSignResults,
+    GuildCommand, GuildCommandError, GuildEmblem, PetitionSignature, SmsgGuildCommandResult,
+    SmsgGuildQueryResponse, SmsgPetitionQueryResponse, SmsgPetitionShowSignatures,
+    SmsgPetitionSignResults,
 };
 use tc9_codec::wire::Guid;
 
@@ -66,20 +66,12 @@ pub struct Player {
     pub name: String,
     /// `characters.race`.
     pub race: u8,
+    /// `characters.class`.
+    pub class: u8,
+    /// `characters.level`.
+    pub level: u8,
     /// `guild_member.guildid`, if in a guild.
     pub guild_id: Option<u32>,
-}
-
-impl From<crate::store::Character> for Player {
-    fn from(c: crate::store::Character) -> Self {
-        Player {
-            guid: c.guid,
-            account: c.account,
-            name: c.name,
-            race: c.race,
-            guild_id: c.guild_id,
-        }
-    }
 }
 
 /// The two factions.
@@ -164,23 +156,23 @@ pub fn judge_sign(
     }
     if !rules.allied(signer, owner_race) {
         return SignVerdict::Refuse(command_result(
-            command::CREATE,
+            GuildCommand::Create,
             "",
-            command_error::NOT_ALLIED,
+            GuildCommandError::NotAllied,
         ));
     }
     if signer.guild_id.is_some() {
         return SignVerdict::Refuse(command_result(
-            command::INVITE,
+            GuildCommand::Invite,
             &signer.name,
-            command_error::ALREADY_IN_GUILD_S,
+            GuildCommandError::AlreadyInGuildS,
         ));
     }
     if invited {
         return SignVerdict::Refuse(command_result(
-            command::INVITE,
+            GuildCommand::Invite,
             &signer.name,
-            command_error::ALREADY_INVITED_TO_GUILD_S,
+            GuildCommandError::AlreadyInvitedToGuildS,
         ));
     }
     if signatures.len() + 1 > petition.max_signatures() {
@@ -223,30 +215,34 @@ pub fn judge_offer(
     }
     if !rules.allied(offerer, target.race) {
         return OfferVerdict::Refuse(command_result(
-            command::CREATE,
+            GuildCommand::Create,
             "",
-            command_error::NOT_ALLIED,
+            GuildCommandError::NotAllied,
         ));
     }
     if target.guild_id.is_some() {
         return OfferVerdict::Refuse(command_result(
-            command::INVITE,
+            GuildCommand::Invite,
             &offerer.name,
-            command_error::ALREADY_IN_GUILD_S,
+            GuildCommandError::AlreadyInGuildS,
         ));
     }
     if target_invited {
         return OfferVerdict::Refuse(command_result(
-            command::INVITE,
+            GuildCommand::Invite,
             &offerer.name,
-            command_error::ALREADY_INVITED_TO_GUILD_S,
+            GuildCommandError::AlreadyInvitedToGuildS,
         ));
     }
     OfferVerdict::Deliver
 }
 
 /// `SMSG_GUILD_COMMAND_RESULT` as AzerothCore's `Guild::SendCommandResult` writes it.
-pub fn command_result(command: i32, name: &str, error: i32) -> SmsgGuildCommandResult {
+pub fn command_result(
+    command: GuildCommand,
+    name: &str,
+    error: GuildCommandError,
+) -> SmsgGuildCommandResult {
     SmsgGuildCommandResult {
         command,
         name: name.to_owned(),
@@ -353,6 +349,8 @@ mod tests {
             account,
             name: format!("P{guid}"),
             race: 1,
+            class: 1,
+            level: 80,
             guild_id: None,
         }
     }
@@ -401,9 +399,9 @@ mod tests {
         assert_eq!(
             judge_sign(&petition, &[], &orc, 1, true, &rules),
             SignVerdict::Refuse(command_result(
-                command::CREATE,
+                GuildCommand::Create,
                 "",
-                command_error::NOT_ALLIED
+                GuildCommandError::NotAllied
             )),
             "faction comes before guild membership"
         );
@@ -414,17 +412,17 @@ mod tests {
         assert_eq!(
             judge_sign(&petition, &[], &orc, 1, true, &two_side),
             SignVerdict::Refuse(command_result(
-                command::INVITE,
+                GuildCommand::Invite,
                 "P2",
-                command_error::ALREADY_IN_GUILD_S
+                GuildCommandError::AlreadyInGuildS
             ))
         );
         assert_eq!(
             judge_sign(&petition, &[], &human(2, 20), 1, true, &rules),
             SignVerdict::Refuse(command_result(
-                command::INVITE,
+                GuildCommand::Invite,
                 "P2",
-                command_error::ALREADY_INVITED_TO_GUILD_S
+                GuildCommandError::AlreadyInvitedToGuildS
             ))
         );
     }
@@ -500,9 +498,9 @@ mod tests {
         assert_eq!(
             judge_offer(&charter(), &owner, &member, false, &rules),
             OfferVerdict::Refuse(command_result(
-                command::INVITE,
+                GuildCommand::Invite,
                 "P1",
-                command_error::ALREADY_IN_GUILD_S
+                GuildCommandError::AlreadyInGuildS
             ))
         );
         let undead = Player {
@@ -512,9 +510,9 @@ mod tests {
         assert_eq!(
             judge_offer(&charter(), &owner, &undead, false, &rules),
             OfferVerdict::Refuse(command_result(
-                command::CREATE,
+                GuildCommand::Create,
                 "",
-                command_error::NOT_ALLIED
+                GuildCommandError::NotAllied
             ))
         );
     }

@@ -21,12 +21,10 @@ use tc9_codec::{decode_frame, Frame, FrameCodec, Message, Opcode, Origin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
 
-use crate::charter::CharterHandler;
+use crate::app::Sidecar;
+use crate::backends::memory::{MemoryRealm, MemoryStore, World};
 use crate::config::Config;
-use crate::memory::{MemoryRealm, MemoryStore, World};
-use crate::server::{Databases, Server};
 
 /// The demo's world: two Alliance players and a charter bought on worldserver A.
 const WORLD: &str = r#"
@@ -172,28 +170,20 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
     let world: World = toml::from_str(WORLD)?;
     let store = MemoryStore::from_world(&world);
     let realm = MemoryRealm::new();
-    let stop = CancellationToken::new();
     let seen = Seen::default();
-    let mut sidecars = Vec::new();
+    let mut running = Vec::new();
     for id in ["A", "B"] {
         let config = Config {
             listen: "127.0.0.1:0".parse()?,
             upstream: worldserver(Arc::clone(&seen)).await?.to_string(),
             sidecar_id: id.to_owned(),
             bus_poll_ms: 50,
+            shutdown_grace_secs: 0,
             ..Config::default()
         };
-        let handler = CharterHandler::new(
-            store.clone(),
-            Some(realm.join(id)),
-            config.charter_settings(),
-        );
-        handler.start_background(stop.clone());
-        let server = Server::bind_with(config, Databases::default(), handler).await?;
-        sidecars.push(server.local_addr()?);
-        let stopped = stop.clone();
-        tokio::spawn(server.run(async move { stopped.cancelled().await }));
+        running.push(Sidecar::in_memory(&config, &store, &realm).await?);
     }
+    let sidecars: Vec<_> = running.iter().map(Sidecar::addr).collect();
     writeln!(
         out,
         "tc9-sidecar demo: two worldservers, a sidecar in front of each, no database"
@@ -260,7 +250,9 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
         anyhow::Ok(store.signatures_now(500))
     }
     .await;
-    stop.cancel();
+    for sidecar in running {
+        sidecar.stop().await?;
+    }
     out.write_all(&log.lock().unwrap_or_else(|e| e.into_inner()))?;
     let rows = result?;
     writeln!(out)?;

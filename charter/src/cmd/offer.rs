@@ -1,0 +1,69 @@
+//! `CMSG_OFFER_PETITION` to a player behind another sidecar: judged here, shown to
+//! the target through the bus. A target on this worldserver is the worldserver's.
+
+use tc9_codec::messages::CmsgOfferPetition;
+use tc9_codec::{Frame, Message};
+use tc9_proxy::Decision;
+
+use super::server_frame;
+use crate::handler::{Core, Failure};
+use crate::metrics::{count, OpResult, Operation};
+use crate::outbox::encode_frames;
+use crate::ports::{CharterStore, Directory, EventKind};
+use crate::presence::Session;
+use crate::rules::{self, OfferVerdict, Petition};
+
+pub(crate) async fn run<S: CharterStore, D: Directory>(
+    core: &Core<S, D>,
+    session: &Session,
+    frame: &Frame,
+) -> Result<Decision, Failure> {
+    let offer = CmsgOfferPetition::decode(frame.body())?;
+    let target = offer.target.low();
+    if core.local.get(target).is_some() {
+        return Ok(Decision::Forward);
+    }
+    let Some(bus) = &core.bus else {
+        return Ok(Decision::Forward);
+    };
+    let Some(sidecar) = bus.locate(target).await? else {
+        return Ok(Decision::Forward);
+    };
+    let Some(petition) = core
+        .store
+        .petition(offer.petition.low())
+        .await?
+        .filter(Petition::is_guild_charter)
+    else {
+        return Ok(Decision::Forward);
+    };
+    let offerer = core.player(session).await?;
+    let Some(target_player) = core.store.character(target).await? else {
+        return Ok(Decision::Forward);
+    };
+    match rules::judge_offer(
+        &petition,
+        &offerer,
+        &target_player,
+        false,
+        &core.settings.rules,
+    ) {
+        OfferVerdict::Ignore => {
+            count(Operation::Offer, OpResult::Ignored);
+            Ok(Decision::Drop)
+        }
+        OfferVerdict::Refuse(result) => {
+            count(Operation::Offer, OpResult::Refused);
+            Ok(Decision::Answer(vec![server_frame(&result)?]))
+        }
+        OfferVerdict::Deliver => {
+            let signatures = core.store.signatures(petition.petition_guid).await?;
+            let shown = rules::show_signatures(&petition, offerer.guid, &signatures);
+            let frames = encode_frames(&[server_frame(&shown)?]);
+            bus.publish(&sidecar, Some(target), &EventKind::Packets, &frames)
+                .await?;
+            count(Operation::Offer, OpResult::Delivered);
+            Ok(Decision::Drop)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `CMSG_PETITION_SIGN` of a guild charter: AzerothCore's sign rules in the store's
+//! atomic signing step; the result to the signer, and to the owner wherever the
+//! owner plays.
+
+use tc9_codec::messages::CmsgPetitionSign;
+use tc9_codec::Frame;
+use tc9_proxy::Decision;
+
+use super::{guild_charter, server_frame};
+use crate::handler::{Core, Failure};
+use crate::metrics::{count, OpResult, Operation};
+use crate::ports::{CharterStore, Directory};
+use crate::presence::Session;
+use crate::rules::SignVerdict;
+
+pub(crate) async fn run<S: CharterStore, D: Directory>(
+    core: &Core<S, D>,
+    session: &Session,
+    frame: &Frame,
+    tell_owner: &mut Option<(u32, Frame)>,
+) -> Result<Decision, Failure> {
+    let Some((_, petition)) = guild_charter::<CmsgPetitionSign, _, _>(core, frame).await? else {
+        return Ok(Decision::Forward);
+    };
+    let signer = core.player(session).await?;
+    let Some((petition, verdict)) = core
+        .store
+        .sign(petition.petition_guid, &signer, false, &core.settings.rules)
+        .await?
+    else {
+        return Ok(Decision::Forward);
+    };
+    let (result, to_both) = match verdict {
+        SignVerdict::Ignore => (OpResult::Ignored, None),
+        SignVerdict::Refuse(refusal) => {
+            count(Operation::Sign, OpResult::Refused);
+            return Ok(Decision::Answer(vec![server_frame(&refusal)?]));
+        }
+        SignVerdict::AlreadySigned(shown) => (OpResult::AlreadySigned, Some(shown)),
+        SignVerdict::Record(shown) => (OpResult::Ok, Some(shown)),
+    };
+    count(Operation::Sign, result);
+    let Some(shown) = to_both else {
+        return Ok(Decision::Drop);
+    };
+    let frame = server_frame(&shown)?;
+    // The signature is committed: the signer is answered whatever the bus does.
+    *tell_owner = Some((petition.owner_guid, frame.clone()));
+    Ok(Decision::Answer(vec![frame]))
+}

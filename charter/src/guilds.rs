@@ -1,0 +1,53 @@
+//! Guild answers served from memory: `SMSG_GUILD_QUERY_RESPONSE` frames by guild
+//! id, dropped after [`GUILD_CACHE_TTL`] or when any sidecar announces a guild
+//! change.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tc9_codec::Frame;
+
+use crate::presence::lock;
+
+/// How long a guild answer is served from the cache; guild events clear it sooner.
+pub const GUILD_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Least time between two guild-change broadcasts of one sidecar (every online
+/// member of a guild sees the same guild event).
+pub const GUILD_BROADCAST_GAP: Duration = Duration::from_secs(1);
+
+/// Cached guild answers, and when this sidecar last broadcast a change.
+#[derive(Debug, Default)]
+pub(crate) struct GuildCache {
+    answers: Mutex<HashMap<u32, (Instant, Frame)>>,
+    last_broadcast: Mutex<Option<Instant>>,
+}
+
+impl GuildCache {
+    /// The cached answer for `guild_id`, if fresh.
+    pub(crate) fn get(&self, guild_id: u32) -> Option<Frame> {
+        lock(&self.answers)
+            .get(&guild_id)
+            .filter(|(read, _)| read.elapsed() < GUILD_CACHE_TTL)
+            .map(|(_, frame)| frame.clone())
+    }
+
+    pub(crate) fn insert(&self, guild_id: u32, answer: Frame) {
+        lock(&self.answers).insert(guild_id, (Instant::now(), answer));
+    }
+
+    pub(crate) fn clear(&self) {
+        lock(&self.answers).clear();
+    }
+
+    /// Whether a broadcast may go out now (and, if so, notes that it does).
+    pub(crate) fn may_broadcast(&self) -> bool {
+        let mut last = lock(&self.last_broadcast);
+        if last.is_some_and(|at| at.elapsed() < GUILD_BROADCAST_GAP) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+}

@@ -1,0 +1,177 @@
+//! The charter's metrics, with typed labels: an [`Operation`] and the [`OpResult`]s
+//! it can have, so no label string is copied between files.
+
+use metrics::{describe_counter, describe_gauge, Unit};
+
+use crate::ports::EventKind;
+use crate::watched;
+
+/// Charter operations, by kind and result.
+pub const CHARTER_OPERATIONS_TOTAL: &str = "tc9_sidecar_charter_operations_total";
+/// Resolutions that failed open, by opcode.
+pub const FAILED_OPEN_TOTAL: &str = "tc9_sidecar_failed_open_total";
+/// Intercepted bodies that could not be decoded, by opcode.
+pub const MALFORMED_BODIES_TOTAL: &str = "tc9_sidecar_malformed_bodies_total";
+/// Undelivered outbox events addressed to this sidecar.
+pub const OUTBOX_PENDING: &str = "tc9_sidecar_outbox_pending";
+/// Age of the oldest undelivered outbox event addressed to this sidecar.
+pub const OUTBOX_LAG_SECONDS: &str = "tc9_sidecar_outbox_lag_seconds";
+/// Outbox events delivered to a local session, by kind.
+pub const OUTBOX_DELIVERED_TOTAL: &str = "tc9_sidecar_outbox_delivered_total";
+/// Turn-ins the worldserver refused while the database held enough signatures.
+pub const STALE_TURN_INS_TOTAL: &str = "tc9_sidecar_stale_turn_ins_total";
+
+/// A charter operation the sidecar resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `CMSG_OFFER_PETITION` to a player elsewhere.
+    Offer,
+    /// `CMSG_PETITION_SIGN`.
+    Sign,
+    /// `MSG_PETITION_DECLINE`.
+    Decline,
+    /// `CMSG_PETITION_QUERY`.
+    Query,
+    /// `CMSG_PETITION_SHOW_SIGNATURES`.
+    Show,
+    /// `CMSG_GUILD_QUERY`.
+    GuildQuery,
+}
+
+/// How a charter operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpResult {
+    /// Shown to, or told, the player elsewhere.
+    Delivered,
+    /// Answered with an error.
+    Refused,
+    /// AzerothCore answers nothing.
+    Ignored,
+    /// Recorded.
+    Ok,
+    /// The account signed already.
+    AlreadySigned,
+    /// The owner is online nowhere.
+    OwnerOffline,
+    /// Answered from the database.
+    Answered,
+    /// Answered from the cache.
+    Cached,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 6] = [
+        Operation::Offer,
+        Operation::Sign,
+        Operation::Decline,
+        Operation::Query,
+        Operation::Show,
+        Operation::GuildQuery,
+    ];
+
+    /// The `kind` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Operation::Offer => "offer",
+            Operation::Sign => "sign",
+            Operation::Decline => "decline",
+            Operation::Query => "query",
+            Operation::Show => "show",
+            Operation::GuildQuery => "guild_query",
+        }
+    }
+
+    /// The results this operation can have.
+    pub fn results(self) -> &'static [OpResult] {
+        use OpResult::*;
+        match self {
+            Operation::Offer => &[Delivered, Refused, Ignored],
+            Operation::Sign => &[Ok, AlreadySigned, Refused, Ignored],
+            Operation::Decline => &[Delivered, OwnerOffline],
+            Operation::Query | Operation::Show => &[Answered],
+            Operation::GuildQuery => &[Answered, Cached],
+        }
+    }
+}
+
+impl OpResult {
+    /// The `result` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            OpResult::Delivered => "delivered",
+            OpResult::Refused => "refused",
+            OpResult::Ignored => "ignored",
+            OpResult::Ok => "ok",
+            OpResult::AlreadySigned => "already_signed",
+            OpResult::OwnerOffline => "owner_offline",
+            OpResult::Answered => "answered",
+            OpResult::Cached => "cached",
+        }
+    }
+}
+
+/// Counts one charter operation.
+pub fn count(operation: Operation, result: OpResult) {
+    debug_assert!(operation.results().contains(&result));
+    metrics::counter!(CHARTER_OPERATIONS_TOTAL, "kind" => operation.label(), "result" => result.label())
+        .increment(1);
+}
+
+/// The `kind` label of an outbox event this sidecar applied.
+pub fn event_label(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::GuildChanged => "guild_changed",
+        _ => "packets",
+    }
+}
+
+/// Describes the charter's metrics and registers their series at zero. Call once,
+/// after the recorder is installed.
+pub fn describe() {
+    describe_counter!(
+        CHARTER_OPERATIONS_TOTAL,
+        "Charter operations, by kind and result."
+    );
+    describe_counter!(
+        FAILED_OPEN_TOTAL,
+        "Resolutions that failed open (original forwarded), by opcode."
+    );
+    describe_counter!(
+        MALFORMED_BODIES_TOTAL,
+        "Intercepted bodies that could not be decoded, by opcode."
+    );
+    describe_gauge!(
+        OUTBOX_PENDING,
+        "Undelivered outbox events addressed to this sidecar."
+    );
+    describe_gauge!(
+        OUTBOX_LAG_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest undelivered outbox event addressed to this sidecar."
+    );
+    describe_counter!(
+        OUTBOX_DELIVERED_TOTAL,
+        "Outbox events applied by this sidecar, by kind."
+    );
+    describe_counter!(
+        STALE_TURN_INS_TOTAL,
+        "Turn-ins the worldserver refused while the database held enough signatures."
+    );
+    for opcode in watched().filter_map(|o| o.name()) {
+        metrics::counter!(MALFORMED_BODIES_TOTAL, "opcode" => opcode).absolute(0);
+        metrics::counter!(FAILED_OPEN_TOTAL, "opcode" => opcode).absolute(0);
+    }
+    for operation in Operation::ALL {
+        for result in operation.results() {
+            metrics::counter!(CHARTER_OPERATIONS_TOTAL, "kind" => operation.label(), "result" => result.label())
+                .absolute(0);
+        }
+    }
+    metrics::gauge!(OUTBOX_PENDING).set(0.0);
+    metrics::gauge!(OUTBOX_LAG_SECONDS).set(0.0);
+    for kind in &EventKind::KNOWN {
+        metrics::counter!(OUTBOX_DELIVERED_TOTAL, "kind" => event_label(kind)).absolute(0);
+    }
+    metrics::counter!(STALE_TURN_INS_TOTAL).absolute(0);
+}

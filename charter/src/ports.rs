@@ -1,0 +1,183 @@
+//! What the charter needs from its surroundings, in its own types: the realm's
+//! characters database ([`CharterStore`]) and the sidecars' shared directory and
+//! outbox ([`Directory`]). The sidecar's backends (MySQL, PostgreSQL, in-memory)
+//! implement them; nothing here names a database crate.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};
+
+/// A backend call failed; the charter fails open for the packet at hand.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The characters database failed.
+    #[error("database: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The directory and outbox failed.
+    #[error("bus: {0}")]
+    Bus(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl BackendError {
+    /// A characters-database failure.
+    pub fn store(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        BackendError::Store(error.into())
+    }
+
+    /// A directory or outbox failure.
+    pub fn bus(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        BackendError::Bus(error.into())
+    }
+}
+
+/// The characters database of a realm.
+pub trait CharterStore: Send + Sync + 'static {
+    /// The character `guid` with its guild.
+    fn character(
+        &self,
+        guid: u32,
+    ) -> impl Future<Output = Result<Option<Player>, BackendError>> + Send;
+    /// The petition of the charter item with low guid `petition_guid`.
+    fn petition(
+        &self,
+        petition_guid: u32,
+    ) -> impl Future<Output = Result<Option<Petition>, BackendError>> + Send;
+    /// The petition's signatures, by player guid.
+    fn signatures(
+        &self,
+        petition_guid: u32,
+    ) -> impl Future<Output = Result<Vec<Signature>, BackendError>> + Send;
+    /// The guild `guild_id` with its ranks.
+    fn guild(
+        &self,
+        guild_id: u32,
+    ) -> impl Future<Output = Result<Option<Guild>, BackendError>> + Send;
+    /// Judges and, when the rules allow, records a signature atomically; `None` when
+    /// the petition does not exist.
+    fn sign(
+        &self,
+        petition_guid: u32,
+        signer: &Player,
+        invited: bool,
+        rules: &Rules,
+    ) -> impl Future<Output = Result<Option<(Petition, SignVerdict)>, BackendError>> + Send;
+}
+
+/// What an outbox event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// Server frames for one character.
+    Packets,
+    /// A guild was created or changed somewhere: drop cached guild answers.
+    GuildChanged,
+    /// A kind this sidecar does not know (a newer sidecar wrote it).
+    Other(String),
+}
+
+impl EventKind {
+    /// The kinds this sidecar writes.
+    pub const KNOWN: [EventKind; 2] = [EventKind::Packets, EventKind::GuildChanged];
+
+    /// The stored name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventKind::Packets => "packets",
+            EventKind::GuildChanged => "guild_changed",
+            EventKind::Other(name) => name,
+        }
+    }
+
+    /// The kind stored as `name`.
+    pub fn parse(name: &str) -> EventKind {
+        match name {
+            "packets" => EventKind::Packets,
+            "guild_changed" => EventKind::GuildChanged,
+            other => EventKind::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One outbox event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Unique, increasing id.
+    pub id: i64,
+    /// The character the event is for, if any.
+    pub character: Option<u32>,
+    /// What the event is.
+    pub kind: EventKind,
+    /// Kind-specific bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Wake-ups for this sidecar's outbox.
+pub struct Listener {
+    /// Whatever keeps the wake-ups coming (a live connection); dropped with this.
+    _source: Option<Box<dyn Any + Send>>,
+    woken: mpsc::Receiver<()>,
+}
+
+impl Listener {
+    /// Wake-ups arriving on `woken`, kept alive by `source`.
+    pub fn new(woken: mpsc::Receiver<()>, source: Option<Box<dyn Any + Send>>) -> Listener {
+        Listener {
+            _source: source,
+            woken,
+        }
+    }
+
+    /// Waits for a wake-up; `None` once the source is lost.
+    pub async fn notified(&mut self) -> Option<()> {
+        self.woken.recv().await
+    }
+}
+
+/// The directory and outbox shared by a realm's sidecars, seen from one sidecar.
+pub trait Directory: Clone + Send + Sync + 'static {
+    /// Refreshes this sidecar's presence and its characters'.
+    fn heartbeat(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Records that `character` plays behind this sidecar.
+    fn set_online(&self, character: u32) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Records that `character` left this sidecar.
+    fn set_offline(&self, character: u32) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// The sidecar `character` plays behind, if fresh.
+    fn locate(
+        &self,
+        character: u32,
+    ) -> impl Future<Output = Result<Option<String>, BackendError>> + Send;
+    /// Every live sidecar.
+    fn live_sidecars(&self) -> impl Future<Output = Result<Vec<String>, BackendError>> + Send;
+    /// Adds an event for `target` and wakes it; returns its id.
+    fn publish(
+        &self,
+        target: &str,
+        character: Option<u32>,
+        kind: &EventKind,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<i64, BackendError>> + Send;
+    /// Undelivered events for this sidecar that can be applied now.
+    fn pending(
+        &self,
+        characters: &[u32],
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Event>, BackendError>> + Send;
+    /// Marks an event delivered.
+    fn mark_delivered(&self, id: i64) -> impl Future<Output = Result<bool, BackendError>> + Send;
+    /// Deletes this sidecar's events older than `age`; how many were never delivered.
+    fn expire(&self, age: Duration) -> impl Future<Output = Result<u64, BackendError>> + Send;
+    /// Undelivered events and the age of the oldest.
+    fn backlog(&self) -> impl Future<Output = Result<(i64, f64), BackendError>> + Send;
+    /// Wake-ups when events arrive.
+    fn listen(&self) -> impl Future<Output = Result<Listener, BackendError>> + Send;
+}

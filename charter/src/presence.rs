@@ -1,0 +1,78 @@
+//! Who plays behind this sidecar: the charter's state per session, and the
+//! sessions whose character is in the world, by character.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tc9_proxy::SessionInfo;
+
+use crate::rules::Player;
+
+/// A proxy session with the charter's state.
+pub type Session = SessionInfo<CharterSession>;
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the charter keeps per session; it ends with the session.
+#[derive(Debug, Default)]
+pub struct CharterSession {
+    /// The character in the world, as the characters DB had it at login.
+    player: Mutex<Option<Player>>,
+    /// The charter this session last turned in, until the worldserver answers.
+    turn_in: Mutex<Option<u32>>,
+}
+
+impl CharterSession {
+    /// The character looked up at login, if that lookup has finished.
+    pub fn player(&self) -> Option<Player> {
+        lock(&self.player).clone()
+    }
+
+    pub(crate) fn set_player(&self, player: Option<Player>) {
+        *lock(&self.player) = player;
+    }
+
+    pub(crate) fn turn_in(&self) -> Option<u32> {
+        *lock(&self.turn_in)
+    }
+
+    pub(crate) fn set_turn_in(&self, petition: Option<u32>) {
+        *lock(&self.turn_in) = petition;
+    }
+}
+
+/// The sessions of this sidecar whose character is in the world, by character guid.
+#[derive(Debug, Default)]
+pub(crate) struct LocalSessions(Mutex<HashMap<u32, Weak<Session>>>);
+
+impl LocalSessions {
+    pub(crate) fn get(&self, character: u32) -> Option<Arc<Session>> {
+        lock(&self.0).get(&character).and_then(Weak::upgrade)
+    }
+
+    /// The characters in the world here.
+    pub(crate) fn characters(&self) -> Vec<u32> {
+        lock(&self.0)
+            .iter()
+            .filter(|(_, w)| w.strong_count() > 0)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    pub(crate) fn insert(&self, character: u32, session: &Arc<Session>) {
+        lock(&self.0).insert(character, Arc::downgrade(session));
+    }
+
+    /// Removes `character` if it is still bound to `session`.
+    pub(crate) fn remove(&self, character: u32, session: &Arc<Session>) {
+        let mut map = lock(&self.0);
+        if map
+            .get(&character)
+            .is_some_and(|w| w.as_ptr() == Arc::as_ptr(session))
+        {
+            map.remove(&character);
+        }
+    }
+}

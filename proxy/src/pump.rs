@@ -1,0 +1,415 @@
+//! One direction of a session: reads its peer, writes the other side.
+//!
+//! A pump reads a chunk, walks the frames in it where they lie (headers decrypted
+//! and re-encrypted in place in `wotlk-crypt` mode) and writes the chunk onward in
+//! one write, the way a plain relay copies bytes. Frames the [`Handler`] intercepts,
+//! and the session opcodes, leave that path (see `watch`): the bytes before them are
+//! written, the frame is decided, and what the decision sends onward is written in
+//! its place. A pump writes before it reads again, so a slow peer stops the pump
+//! feeding it (backpressure without unbounded buffers); a pump waiting for room in
+//! the other's inbox keeps serving its own, so the two cannot deadlock.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tc9_codec::{Frame, FrameCodec, FrameError, Opcode, Origin};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::Encoder;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::capture::Recorder;
+use crate::crypt::{Ciphers, Link, Switch};
+use crate::handler::Handler;
+use crate::metrics as m;
+use crate::server::Shared;
+use crate::session::{Outbound, SessionInfo};
+use crate::watch::is_session_opcode;
+
+/// Room a pump keeps in its read buffer for the next read (the buffer grows further
+/// for a frame that needs it). Like a relay's copy buffer, it stays allocated while
+/// the session waits.
+const READ_CHUNK: usize = 8 * 1024;
+/// Drained read buffers up to this size are kept for the next read; larger ones,
+/// grown by large frames, are released so idle sessions stay small.
+const KEEP_BUFFER: usize = READ_CHUNK;
+
+/// What a pump does after a frame.
+pub(crate) enum Flow {
+    /// Go on with the next frame.
+    Continue,
+    /// Copy the rest of this direction as opaque bytes.
+    Opaque,
+    /// The session is over.
+    Stop,
+}
+
+impl From<bool> for Flow {
+    /// `true` (sent) continues, `false` (session over) stops.
+    fn from(sent: bool) -> Self {
+        if sent {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        }
+    }
+}
+
+/// How a pump ended.
+enum End {
+    /// The peer closed its sending side.
+    Eof,
+    /// The peer reset, or the stream broke.
+    Broken,
+    /// The session was cancelled, or the other side of it is gone.
+    Cancelled,
+}
+
+/// One direction of a session: reads `src`, writes `dst`.
+pub(crate) struct Pump<H: Handler> {
+    pub(crate) shared: Arc<Shared<H>>,
+    pub(crate) info: Arc<SessionInfo<H::Session>>,
+    /// Where frames are captured, when capturing.
+    pub(crate) recorder: Option<Recorder>,
+    pub(crate) counters: m::FrameCounters,
+    /// Who sends what this pump reads.
+    pub(crate) origin: Origin,
+    pub(crate) src: OwnedReadHalf,
+    pub(crate) dst: OwnedWriteHalf,
+    /// Frames read from `src`, with that leg's keystream.
+    pub(crate) decoder: FrameCodec,
+    /// Frames written to `dst`, with that leg's keystream.
+    pub(crate) encoder: FrameCodec,
+    /// Bytes read and not yet written: at most the start of one frame between reads.
+    pub(crate) buf: BytesMut,
+    /// Frames for `dst` from the other pump and from other sessions.
+    pub(crate) inbox: mpsc::Receiver<Outbound>,
+    pub(crate) inbox_open: bool,
+    /// The other pump's inbox: toward the peer this pump reads.
+    pub(crate) back: mpsc::Sender<Outbound>,
+    /// Plain frames, encrypted headers on their way, or opaque bytes.
+    pub(crate) link: Link,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl<H: Handler> Pump<H> {
+    /// Runs this direction to its end.
+    pub(crate) async fn run(mut self) {
+        let cancel = self.cancel.clone();
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
+        let end = loop {
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                biased;
+                item = self.inbox.recv(), if self.inbox_open => {
+                    if !self.serve_inbox(item).await {
+                        break End::Cancelled;
+                    }
+                }
+                read = self.src.read_buf(&mut self.buf) => {
+                    if let Err(end) = self.after_read(read).await {
+                        break end;
+                    }
+                }
+                _ = &mut cancelled => break End::Cancelled,
+            }
+        };
+        match end {
+            End::Eof => {
+                // Answers queued before the peer closed still go out before the FIN.
+                if let Ok(item) = self.inbox.try_recv() {
+                    self.deliver(item).await;
+                }
+                let _ = self.dst.shutdown().await;
+            }
+            End::Broken => {
+                self.dst.close_with_reset();
+                cancel.cancel();
+            }
+            End::Cancelled => {}
+        }
+    }
+
+    /// Forwards the whole frames in the buffer after a read of `read` bytes.
+    async fn after_read(&mut self, read: io::Result<usize>) -> Result<(), End> {
+        match read {
+            Ok(0) => return self.read_eof().await,
+            Ok(_) => {}
+            Err(e) => {
+                debug!(side = %self.origin, error = %e, "read failed");
+                return Err(End::Broken);
+            }
+        }
+        self.forward_buffered().await?;
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUFFER {
+            self.buf = BytesMut::new();
+        } else if let Some(needed) = self.decoder.pending_len(&self.buf) {
+            // The start of a large frame: make room for all of it at once.
+            self.buf.reserve(needed.saturating_sub(self.buf.len()));
+        }
+        Ok(())
+    }
+
+    /// The peer closed: forward a partial frame it left (plain mode), then end.
+    async fn read_eof(&mut self) -> Result<(), End> {
+        if self.buf.is_empty() {
+            return Err(End::Eof);
+        }
+        if !self.link.is_opaque() && self.decoder.is_encrypted() {
+            // Its header was decrypted in place: the bytes cannot go on as they came.
+            return Err(End::Broken);
+        }
+        self.count_malformed();
+        let rest = self.buf.split();
+        if !self.write_bytes(&rest).await {
+            return Err(End::Cancelled);
+        }
+        Err(End::Eof)
+    }
+
+    /// Forwards every whole frame in the buffer, leaving the start of the next one.
+    async fn forward_buffered(&mut self) -> Result<(), End> {
+        if self.link.is_opaque() {
+            let all = self.buf.split();
+            return self.write_all(&all).await;
+        }
+        let mut tally = m::Tally::default();
+        // The bytes before `at` are whole frames ready to go as they lie.
+        let mut at = 0;
+        let result = loop {
+            let head = match self.decoder.next_frame(&mut self.buf[at..]) {
+                Ok(Some(head)) => head,
+                Ok(None) => break Ok(()),
+                Err(e) => {
+                    let written = self.unframeable(e, at).await;
+                    at = 0;
+                    break written;
+                }
+            };
+            let end = at + head.len;
+            if let Some(recorder) = &self.recorder {
+                recorder.record(self.origin, &self.buf[at..end]);
+            }
+            if !self.watched(head.opcode) {
+                self.counters.tally(&mut tally, head.opcode, head.len);
+                self.encoder
+                    .seal_header(&mut self.buf[at..at + head.header_len]);
+                at = end;
+                if head.opcode == Opcode::SMSG_AUTH_CHALLENGE && self.origin == Origin::Server {
+                    if let Some(switch) = self.link.challenge_passed() {
+                        self.switch(switch);
+                        if self.link.is_opaque() {
+                            // Whatever follows the challenge goes on as bytes.
+                            at = self.buf.len();
+                            break Ok(());
+                        }
+                    }
+                }
+                continue;
+            }
+            self.counters.count(head.opcode, head.len);
+            let before = self.buf.split_to(at);
+            at = 0;
+            let frame = Frame::from_head(self.origin, head, self.buf.split_to(head.len).freeze());
+            if let Err(end) = self.write_all(&before).await {
+                break Err(end);
+            }
+            // Boxed: the handler's future is large and rare, and would otherwise sit
+            // in every session's pump state, idle or not.
+            match Box::pin(self.on_frame(frame)).await {
+                Flow::Continue => {}
+                Flow::Opaque => {
+                    self.link = Link::Opaque;
+                    let rest = self.buf.split();
+                    break self.write_all(&rest).await;
+                }
+                Flow::Stop => break Err(End::Cancelled),
+            }
+        };
+        self.counters.add(tally);
+        result?;
+        let ready = self.buf.split_to(at);
+        self.write_all(&ready).await
+    }
+
+    /// A framing error in the buffer at `at`: plain streams go opaque from there,
+    /// encrypted ones are reset.
+    async fn unframeable(&mut self, e: FrameError, at: usize) -> Result<(), End> {
+        self.count_malformed();
+        if self.decoder.is_encrypted() {
+            warn!(side = %self.origin, error = %e, "unframeable encrypted stream; resetting the session");
+            let ready = self.buf.split_to(at);
+            self.write_all(&ready).await?;
+            return Err(End::Broken);
+        }
+        warn!(side = %self.origin, error = %e, "unframeable stream; copying the rest of this direction as bytes");
+        self.link = Link::Opaque;
+        let all = self.buf.split();
+        self.write_all(&all).await
+    }
+
+    /// Whether a frame leaves the fast path: intercepted, or a session opcode.
+    fn watched(&self, opcode: Opcode) -> bool {
+        is_session_opcode(self.origin, opcode)
+            || self.shared.handler.intercepts(self.origin, opcode)
+    }
+
+    fn count_malformed(&self) {
+        m::count_malformed(self.origin);
+    }
+
+    /// Writes `bytes` to `dst`; the session is over if that fails.
+    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), End> {
+        if self.write_bytes(bytes).await {
+            Ok(())
+        } else {
+            Err(End::Cancelled)
+        }
+    }
+
+    /// Writes `bytes` to `dst`; false when the session is over (a failed write ends
+    /// it).
+    async fn write_bytes(&mut self, mut bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        // Most writes fit the socket's send buffer at once: no future needed.
+        match self.dst.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                self.cancel.cancel();
+                return false;
+            }
+        }
+        if bytes.is_empty() {
+            return true;
+        }
+        let written = tokio::select! {
+            biased;
+            written = self.dst.write_all(bytes) => written,
+            _ = self.cancel.cancelled() => return false,
+        };
+        if written.is_err() {
+            self.cancel.cancel();
+            return false;
+        }
+        true
+    }
+
+    /// Writes frames to `dst`, headers sealed by this leg's cipher.
+    pub(crate) async fn write_frames(&mut self, frames: impl IntoIterator<Item = Frame>) -> bool {
+        let mut out = BytesMut::new();
+        for frame in frames {
+            if let Err(e) = self.encoder.encode(&frame, &mut out) {
+                warn!(error = %e, "dropping a frame the pump cannot encode");
+            }
+        }
+        self.write_bytes(&out).await
+    }
+
+    /// Handles one item of the inbox, and whatever else is queued behind it.
+    async fn deliver(&mut self, first: Outbound) -> bool {
+        let mut frames = Vec::new();
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Outbound::Frame(frame) => frames.push(frame),
+                Outbound::Switch(switch) => {
+                    if !self.write_frames(frames.drain(..)).await {
+                        return false;
+                    }
+                    if let Some(switch) = self.link.switch_arrived(switch) {
+                        self.switch(switch);
+                        if self.link.is_opaque() {
+                            let rest = self.buf.split();
+                            if !self.write_bytes(&rest).await {
+                                return false;
+                            }
+                        }
+                    }
+                }
+            }
+            next = self.inbox.try_recv().ok();
+        }
+        self.write_frames(frames).await
+    }
+
+    /// Applies a crypt switch to the frames read from here on.
+    pub(crate) fn switch(&mut self, switch: Switch) {
+        match switch {
+            Switch::Crypt(ciphers) => {
+                debug!(side = %self.origin, "headers encrypted from here on");
+                let Ciphers { read, write } = *ciphers;
+                self.decoder.set_cipher(Some(read));
+                self.encoder.set_cipher(Some(write));
+                self.link = Link::Framed;
+            }
+            Switch::Opaque => {
+                debug!(side = %self.origin, "opaque bytes from here on");
+                self.link = Link::Opaque;
+            }
+        }
+    }
+
+    /// Handles what one `recv` of the inbox gave: delivers the item, or notes that
+    /// the inbox is closed; false when the session is over.
+    async fn serve_inbox(&mut self, item: Option<Outbound>) -> bool {
+        match item {
+            Some(item) => self.deliver(item).await,
+            None => {
+                self.inbox_open = false;
+                true
+            }
+        }
+    }
+
+    /// Queues `item` in the other pump's inbox, serving this pump's own inbox while
+    /// that one is full; false when the session is over.
+    pub(crate) async fn send_back(&mut self, item: Outbound) -> bool {
+        let back = self.back.clone();
+        let cancel = self.cancel.clone();
+        loop {
+            tokio::select! {
+                biased;
+                permit = back.reserve() => {
+                    return match permit {
+                        Ok(permit) => {
+                            permit.send(item);
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                }
+                own = self.inbox.recv(), if self.inbox_open => {
+                    if !self.serve_inbox(own).await {
+                        return false;
+                    }
+                }
+                _ = cancel.cancelled() => return false,
+            }
+        }
+    }
+}
+
+/// A write half that can be closed with a reset instead of a FIN.
+trait SetLinger {
+    /// Closes with RST (once the read half is dropped too) instead of FIN.
+    fn close_with_reset(self);
+}
+
+impl SetLinger for OwnedWriteHalf {
+    fn close_with_reset(self) {
+        let stream: &TcpStream = self.as_ref();
+        let _ = stream.set_zero_linger();
+        // No FIN on drop: the socket closes, with RST, when its read half goes.
+        self.forget();
+    }
+}

@@ -1,0 +1,146 @@
+//! The slow path of a pump: a frame the handler intercepts, or one of the session
+//! opcodes the proxy watches itself (`CMSG_AUTH_SESSION`, `CMSG_PLAYER_LOGIN`,
+//! `SMSG_LOGIN_VERIFY_WORLD`, `SMSG_LOGOUT_COMPLETE`).
+
+use std::time::Instant;
+
+use tc9_codec::messages::{CmsgAuthSession, CmsgPlayerLogin};
+use tc9_codec::{Frame, HeaderCipher, Message, Opcode, Origin};
+use tracing::{info, warn};
+
+use crate::crypt::{find_key, Ciphers, Switch};
+use crate::handler::{Decision, Handler, SessionEvent};
+use crate::metrics as m;
+use crate::pump::{Flow, Pump};
+use crate::session::Outbound;
+
+/// Whether a frame of `opcode` from `origin` is a session opcode the proxy reads.
+pub(crate) fn is_session_opcode(origin: Origin, opcode: Opcode) -> bool {
+    match origin {
+        Origin::Client => {
+            opcode == Opcode::CMSG_AUTH_SESSION || opcode == Opcode::CMSG_PLAYER_LOGIN
+        }
+        Origin::Server => {
+            opcode == Opcode::SMSG_LOGIN_VERIFY_WORLD || opcode == Opcode::SMSG_LOGOUT_COMPLETE
+        }
+    }
+}
+
+impl<H: Handler> Pump<H> {
+    /// Handles one watched frame.
+    pub(crate) async fn on_frame(&mut self, frame: Frame) -> Flow {
+        let event = self.observe(&frame);
+        let flow = self.dispatch(frame).await;
+        // After the frame is written: a character is announced only once its
+        // SMSG_LOGIN_VERIFY_WORLD is on its way to the client.
+        if let Some(event) = event {
+            self.shared.handler.session_event(&self.info, event).await;
+        }
+        flow
+    }
+
+    /// Sends one frame where the handler decides.
+    async fn dispatch(&mut self, frame: Frame) -> Flow {
+        let opcode = frame.opcode();
+        if opcode == Opcode::CMSG_AUTH_SESSION
+            && matches!(self.link, crate::crypt::Link::AwaitingAuth)
+        {
+            return self.start_crypt(frame).await;
+        }
+        if !self.shared.handler.intercepts(self.origin, opcode) {
+            return self.write_frames([frame]).await.into();
+        }
+        let started = Instant::now();
+        let decision = self.shared.handler.handle(&self.info, &frame).await;
+        let labels = &self.shared.labels;
+        metrics::histogram!(m::RESOLUTION_SECONDS, "kind" => labels.label(opcode))
+            .record(started.elapsed().as_secs_f64());
+        m::count_decision(labels, opcode, decision.outcome());
+        match decision {
+            Decision::Forward => self.write_frames([frame]).await.into(),
+            Decision::FailOpen(reason) => {
+                info!(%opcode, %reason, "failing open: forwarding the original");
+                self.write_frames([frame]).await.into()
+            }
+            Decision::Rewrite(frames) => self.write_frames(frames).await.into(),
+            Decision::Answer(frames) => {
+                for f in frames {
+                    if !self.send_back(Outbound::Frame(f)).await {
+                        return Flow::Stop;
+                    }
+                }
+                Flow::Continue
+            }
+            Decision::Drop => Flow::Continue,
+        }
+    }
+
+    /// Tracks the session's identity from the session opcodes.
+    fn observe(&self, frame: &Frame) -> Option<SessionEvent> {
+        match (self.origin, frame.opcode()) {
+            (Origin::Client, Opcode::CMSG_AUTH_SESSION) => {
+                if let Ok(auth) = CmsgAuthSession::decode(frame.body()) {
+                    tracing::Span::current().record("account", auth.account.as_str());
+                    self.info.lock().account_name = Some(auth.account);
+                }
+                None
+            }
+            (Origin::Client, Opcode::CMSG_PLAYER_LOGIN) => {
+                if let Ok(login) = CmsgPlayerLogin::decode(frame.body()) {
+                    tracing::Span::current().record("character", login.guid.low());
+                    self.info.lock().character_guid = Some(login.guid.low());
+                }
+                None
+            }
+            (Origin::Server, Opcode::SMSG_LOGIN_VERIFY_WORLD) => {
+                let character = self.info.lock().character_guid?;
+                Some(SessionEvent::EnteredWorld { character })
+            }
+            (Origin::Server, Opcode::SMSG_LOGOUT_COMPLETE) => {
+                let character = self.info.lock().character_guid.take()?;
+                Some(SessionEvent::LeftWorld { character })
+            }
+            _ => None,
+        }
+    }
+
+    /// `CMSG_AUTH_SESSION` in crypt mode: find the session key and switch all four legs
+    /// to encrypted headers, or the whole session to opaque bytes.
+    async fn start_crypt(&mut self, frame: Frame) -> Flow {
+        let account = self.info.lock().account_name.clone();
+        let (key, result) = find_key(self.shared.keys.as_deref(), account.as_deref()).await;
+        metrics::counter!(m::CRYPT_KEY_LOOKUPS_TOTAL, "result" => result).increment(1);
+        match key {
+            Some(key) => {
+                self.decoder
+                    .set_cipher(Some(HeaderCipher::client_to_server(&key)));
+                // The worldserver encrypts every header after its SMSG_AUTH_CHALLENGE,
+                // and the gateway decrypts every one after its CMSG_AUTH_SESSION,
+                // answers injected by the sidecar included.
+                let server_side = Ciphers::server_side(&key);
+                if !self
+                    .send_back(Outbound::Switch(Switch::Crypt(server_side)))
+                    .await
+                    || !self.write_frames([frame]).await
+                {
+                    return Flow::Stop;
+                }
+                self.encoder
+                    .set_cipher(Some(HeaderCipher::client_to_server(&key)));
+                self.link = crate::crypt::Link::Framed;
+                Flow::Continue
+            }
+            None => {
+                metrics::counter!(m::CRYPT_FALLBACKS_TOTAL).increment(1);
+                warn!("no session key; copying this session as opaque bytes");
+                if self.send_back(Outbound::Switch(Switch::Opaque)).await
+                    && self.write_frames([frame]).await
+                {
+                    Flow::Opaque
+                } else {
+                    Flow::Stop
+                }
+            }
+        }
+    }
+}

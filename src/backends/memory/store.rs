@@ -1,0 +1,172 @@
+//! An in-memory characters database.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
+use tc9_charter::{BackendError, CharterStore};
+
+use super::{lock, World};
+
+#[derive(Debug, Default)]
+struct Tables {
+    characters: HashMap<u32, Player>,
+    petitions: HashMap<u32, Petition>,
+    /// `(petition guid, signature)` rows.
+    signatures: Vec<(u32, Signature)>,
+    guilds: HashMap<u32, Guild>,
+}
+
+impl Tables {
+    fn signatures_of(&self, petition_guid: u32) -> Vec<Signature> {
+        let mut rows: Vec<Signature> = self
+            .signatures
+            .iter()
+            .filter(|(p, _)| *p == petition_guid)
+            .map(|(_, s)| *s)
+            .collect();
+        rows.sort_by_key(|s| s.player_guid);
+        rows
+    }
+}
+
+/// An in-memory characters database. Clones share the same tables.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+impl MemoryStore {
+    /// A store holding `world`.
+    pub fn from_world(world: &World) -> MemoryStore {
+        let store = MemoryStore::default();
+        store.load(world);
+        store
+    }
+
+    /// Adds the rows of `world`.
+    pub fn load(&self, world: &World) {
+        let mut t = lock(&self.tables);
+        for c in &world.character {
+            t.characters.insert(
+                c.guid,
+                Player {
+                    guid: c.guid,
+                    account: c.account,
+                    name: c.name.clone(),
+                    race: c.race,
+                    class: c.class,
+                    level: c.level,
+                    guild_id: c.guild,
+                },
+            );
+        }
+        for p in &world.petition {
+            t.petitions.insert(
+                p.guid,
+                Petition {
+                    petition_guid: p.guid,
+                    petition_id: p.id.unwrap_or(p.guid),
+                    owner_guid: p.owner,
+                    name: p.name.clone(),
+                    kind: p.kind,
+                },
+            );
+        }
+        for s in &world.signature {
+            t.signatures.push((
+                s.petition,
+                Signature {
+                    player_guid: s.player,
+                    account: s.account,
+                },
+            ));
+        }
+        for g in &world.guild {
+            t.guilds.insert(
+                g.id,
+                Guild {
+                    id: g.id,
+                    name: g.name.clone(),
+                    emblem: g.emblem,
+                    ranks: g
+                        .ranks
+                        .iter()
+                        .enumerate()
+                        .map(|(rid, name)| (rid as u8, name.clone()))
+                        .collect(),
+                },
+            );
+        }
+    }
+
+    /// The signatures recorded for a petition.
+    pub fn signatures_now(&self, petition_guid: u32) -> Vec<Signature> {
+        lock(&self.tables).signatures_of(petition_guid)
+    }
+}
+
+impl CharterStore for MemoryStore {
+    fn character(
+        &self,
+        guid: u32,
+    ) -> impl Future<Output = Result<Option<Player>, BackendError>> + Send {
+        let found = lock(&self.tables).characters.get(&guid).cloned();
+        async move { Ok(found) }
+    }
+
+    fn petition(
+        &self,
+        petition_guid: u32,
+    ) -> impl Future<Output = Result<Option<Petition>, BackendError>> + Send {
+        let found = lock(&self.tables).petitions.get(&petition_guid).cloned();
+        async move { Ok(found) }
+    }
+
+    fn signatures(
+        &self,
+        petition_guid: u32,
+    ) -> impl Future<Output = Result<Vec<Signature>, BackendError>> + Send {
+        let rows = lock(&self.tables).signatures_of(petition_guid);
+        async move { Ok(rows) }
+    }
+
+    fn guild(
+        &self,
+        guild_id: u32,
+    ) -> impl Future<Output = Result<Option<Guild>, BackendError>> + Send {
+        let found = lock(&self.tables).guilds.get(&guild_id).cloned();
+        async move { Ok(found) }
+    }
+
+    fn sign(
+        &self,
+        petition_guid: u32,
+        signer: &Player,
+        invited: bool,
+        rules: &Rules,
+    ) -> impl Future<Output = Result<Option<(Petition, SignVerdict)>, BackendError>> + Send {
+        // One lock around read, judge and insert: the same atomicity as the MySQL
+        // transaction's row lock.
+        let mut t = lock(&self.tables);
+        let outcome = t.petitions.get(&petition_guid).cloned().map(|petition| {
+            let signatures = t.signatures_of(petition_guid);
+            let owner_race = t.characters.get(&petition.owner_guid).map_or(0, |c| c.race);
+            let verdict =
+                rules::judge_sign(&petition, &signatures, signer, owner_race, invited, rules);
+            if let SignVerdict::Record(_) = verdict {
+                t.signatures.push((
+                    petition_guid,
+                    Signature {
+                        player_guid: signer.guid,
+                        account: signer.account,
+                    },
+                ));
+            }
+            (petition, verdict)
+        });
+        drop(t);
+        async move { Ok(outcome) }
+    }
+}

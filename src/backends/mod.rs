@@ -1,0 +1,12 @@
+//! The adapters that implement the charter's ports and the proxy's key source:
+//!
+//! - [`mysql`]: AzerothCore's characters and auth databases.
+//! - [`postgres`]: the realm's directory and outbox shared by its sidecars.
+//! - [`memory`]: in-process tables, directory and outbox (demo, replay, a
+//!   single-worldserver realm).
+//! - [`metrics`]: query timings and failures of the first two.
+
+pub mod memory;
+pub mod metrics;
+pub mod mysql;
+pub mod postgres;

@@ -1,0 +1,302 @@
+//! Test databases: a fresh MariaDB database with the AzerothCore tables the sidecar
+//! uses (`testkit/azerothcore.sql`) and a fresh PostgreSQL database, each dropped
+//! when its guard goes, even after a panic.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use mysql_async::prelude::*;
+use tc9_codec::messages::petition::GUILD_CHARTER_TYPE;
+use tokio::time::timeout;
+
+use crate::{MARIADB, POSTGRES, STEP};
+
+/// The AzerothCore tables, loaded statement by statement into each test database.
+const FIXTURE: &str = include_str!("../azerothcore.sql");
+
+/// One `petition_sign` row: ownerguid, petitionguid, petition_id, playerguid,
+/// player_account, type.
+pub type SignRow = (u32, u32, u32, u32, u32, u8);
+
+/// A database name no other test (or run) uses; short enough for PostgreSQL.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "tc9_test_{tag}_{}_{nanos}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `body` on a thread of its own with a runtime of its own: usable from `Drop`,
+/// inside the test's runtime or while it unwinds.
+fn run_detached<F, Fut>(body: F) -> Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<()>>,
+{
+    std::thread::spawn(move || -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(body())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("cleanup thread panicked"))?
+}
+
+/// A MariaDB database of its own for one test, with the AzerothCore tables.
+pub struct MariaDb {
+    /// The database's name.
+    pub name: String,
+    /// A pool on it, for the test's own queries.
+    pub pool: mysql_async::Pool,
+}
+
+impl MariaDb {
+    /// Creates the database and its tables.
+    pub async fn create(tag: &str) -> Result<MariaDb> {
+        let name = unique_name(tag);
+        let admin = mysql_async::Pool::new(MARIADB);
+        let created = async {
+            let mut conn = admin.get_conn().await?;
+            conn.query_drop(format!("CREATE DATABASE `{name}`")).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        admin.disconnect().await?;
+        created.context("creating the MariaDB test database (is MariaDB up?)")?;
+        let pool = mysql_async::Pool::new(format!("{MARIADB}/{name}").as_str());
+        // From here on the guard drops the database whatever happens.
+        let db = MariaDb { name, pool };
+        let script: String = FIXTURE
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            db.exec(statement, ()).await?;
+        }
+        Ok(db)
+    }
+
+    /// The URL of the database.
+    pub fn url(&self) -> String {
+        format!("{MARIADB}/{}", self.name)
+    }
+
+    /// Runs one statement.
+    pub async fn exec(
+        &self,
+        statement: &str,
+        params: impl Into<mysql_async::Params> + Send,
+    ) -> Result<()> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(statement, params)
+            .await
+            .with_context(|| format!("running `{statement}`"))
+    }
+
+    /// Adds an online level-80 character.
+    pub async fn character(&self, guid: u32, account: u32, name: &str, race: u8) -> Result<()> {
+        self.exec(
+            "INSERT INTO characters (guid, account, name, race, class, gender, level, online) \
+             VALUES (?, ?, ?, ?, 1, 0, 80, 1)",
+            (guid, account, name, race),
+        )
+        .await
+    }
+
+    /// Makes `guid` a member of `guild`.
+    pub async fn guild_member(&self, guild: u32, guid: u32) -> Result<()> {
+        self.exec(
+            "INSERT INTO guild_member (guildid, guid, `rank`) VALUES (?, ?, 4)",
+            (guild, guid),
+        )
+        .await
+    }
+
+    /// Adds a guild charter.
+    pub async fn petition(
+        &self,
+        owner: u32,
+        petition_guid: u32,
+        petition_id: u32,
+        name: &str,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) \
+             VALUES (?, ?, ?, ?, ?)",
+            (owner, petition_guid, petition_id, name, GUILD_CHARTER_TYPE),
+        )
+        .await
+    }
+
+    /// Adds a signature row directly (petition guid = petition id).
+    pub async fn signature(
+        &self,
+        owner: u32,
+        petition: u32,
+        player: u32,
+        account: u32,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO petition_sign \
+             (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                owner,
+                petition,
+                petition,
+                player,
+                account,
+                GUILD_CHARTER_TYPE,
+            ),
+        )
+        .await
+    }
+
+    /// The signature rows of the charter item `petition`, by player.
+    pub async fn signatures(&self, petition: u32) -> Result<Vec<SignRow>> {
+        let mut conn = self.pool.get_conn().await?;
+        Ok(conn
+            .exec(
+                "SELECT ownerguid, petitionguid, petition_id, playerguid, player_account, type \
+                 FROM petition_sign WHERE petitionguid = ? ORDER BY playerguid",
+                (petition,),
+            )
+            .await?)
+    }
+
+    /// The players who signed the charter item `petition`, by guid.
+    pub async fn signers(&self, petition: u32) -> Result<Vec<u32>> {
+        Ok(self
+            .signatures(petition)
+            .await?
+            .into_iter()
+            .map(|row| row.3)
+            .collect())
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        let dropped = run_detached(move || async move {
+            let admin = mysql_async::Pool::new(MARIADB);
+            let result = async {
+                let mut conn = admin.get_conn().await?;
+                conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await?;
+                anyhow::Ok(())
+            }
+            .await;
+            let _ = admin.disconnect().await;
+            result.with_context(|| format!("dropping {name}"))
+        });
+        if let Err(e) = dropped {
+            eprintln!("MariaDB test database cleanup failed: {e:#}");
+        }
+    }
+}
+
+/// Connects to PostgreSQL; the connection runs on the current runtime.
+pub async fn pg_connect(url: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = timeout(STEP, tokio_postgres::connect(url, tokio_postgres::NoTls))
+        .await
+        .context("PostgreSQL connect timed out")??;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// A PostgreSQL database of its own (a realm bus) for one test, dropped (with
+/// `FORCE`, whoever is still connected) when the guard is.
+pub struct PgDb {
+    /// The database's name.
+    pub name: String,
+}
+
+impl PgDb {
+    /// Creates the database.
+    pub async fn create(tag: &str) -> Result<PgDb> {
+        let name = unique_name(tag);
+        let admin = pg_connect(POSTGRES).await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .context("creating the PostgreSQL test database")?;
+        Ok(PgDb { name })
+    }
+
+    /// The URL of the database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+
+    /// A client of the database, for the test's own queries.
+    pub async fn client(&self) -> Result<tokio_postgres::Client> {
+        pg_connect(&self.url()).await
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        let dropped = run_detached(move || async move {
+            let admin = pg_connect(POSTGRES).await?;
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await
+                .with_context(|| format!("dropping {name}"))
+        });
+        if let Err(e) = dropped {
+            eprintln!("PostgreSQL test database cleanup failed: {e:#}");
+        }
+    }
+}
+
+/// The sidecar a realm-1 bus at `pg` places `character` behind, if any.
+pub async fn located(pg: &tokio_postgres::Client, character: u32) -> Result<Option<String>> {
+    let row = pg
+        .query_opt(
+            "SELECT sidecar_id FROM tc9_realm_1.online WHERE character_guid = $1",
+            &[&i64::from(character)],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Waits until the bus at `pg` places `character` behind `sidecar`.
+pub async fn wait_located(
+    pg: &tokio_postgres::Client,
+    character: u32,
+    sidecar: &str,
+) -> Result<()> {
+    crate::eventually(
+        &format!("character {character} online behind {sidecar}"),
+        STEP,
+        || async move { Ok((located(pg, character).await?.as_deref() == Some(sidecar)).then_some(())) },
+    )
+    .await
+}
+
+/// `(character, delivered)` of every realm-1 outbox event for `sidecar`, oldest
+/// first.
+pub async fn outbox(pg: &tokio_postgres::Client, sidecar: &str) -> Result<Vec<(i64, bool)>> {
+    let rows = pg
+        .query(
+            "SELECT character_guid, delivered_at IS NOT NULL FROM tc9_realm_1.outbox \
+             WHERE target_sidecar = $1 ORDER BY id",
+            &[&sidecar],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -1,0 +1,55 @@
+//! tc9-testkit: what the integration tests and benches share, written once.
+//!
+//! - [`db`]: a MariaDB database with AzerothCore's tables and a PostgreSQL
+//!   database, each of its own per test and dropped after it.
+//! - [`world`]: a scripted worldserver; [`gateway`]: a scripted ToCloud9 gateway.
+//! - [`relay`]: a TCP relay a fault test breaks instead of a shared server.
+//! - [`sidecar`]: sidecars started through [`tc9_sidecar::Sidecar`].
+//! - [`wait`]: [`within`] and [`eventually`]; [`frames`]: frame builders, readers and
+//!   stream comparison.
+
+pub mod db;
+pub mod frames;
+pub mod gateway;
+pub mod relay;
+pub mod sidecar;
+pub mod wait;
+pub mod world;
+
+pub use db::{MariaDb, PgDb, SignRow};
+pub use frames::{client, client_frame, read_frame, server, server_frame, stream_difference};
+pub use gateway::Gateway;
+pub use relay::{Cut, Relay};
+pub use sidecar::{start_sidecar, start_sidecar_with, test_config};
+pub use wait::{eventually, lock, within};
+pub use world::World;
+
+use std::time::Duration;
+
+/// How long any single network step may take before a test fails.
+pub const STEP: Duration = Duration::from_secs(10);
+/// How long "nothing is answered" is watched.
+pub const SILENCE: Duration = Duration::from_millis(500);
+/// The MariaDB server, without a database.
+pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+/// The MariaDB server's address, for relays.
+pub const MARIADB_ADDR: &str = "127.0.0.1:3306";
+/// The PostgreSQL server's maintenance database.
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The PostgreSQL server's address, for relays.
+pub const POSTGRES_ADDR: &str = "127.0.0.1:5432";
+
+/// A `/proc/self/status` field of this process in KiB (`VmRSS:`, `VmHWM:`, ...);
+/// 0 where it cannot be read.
+pub fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
