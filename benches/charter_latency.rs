@@ -34,7 +34,7 @@ use tc9_codec::messages::{CmsgPetitionSign, SmsgPetitionSignResults};
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, Message, Opcode, Origin};
 use tc9_sidecar::config::Config;
-use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, PgDb, World, MARIADB, POSTGRES};
+use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, PgDb, World};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -64,26 +64,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// Whether both databases answer; why not otherwise.
 async fn reachable() -> Result<()> {
-    timeout(Duration::from_secs(3), async {
-        let pool = mysql_async::Pool::new(MARIADB);
-        // The connection goes back to the pool before the pool closes.
-        let reached = pool.get_conn().await.map(drop);
-        let _ = pool.disconnect().await;
-        reached
-    })
-    .await
-    .context("MariaDB did not answer within 3 s")?
-    .with_context(|| format!("MariaDB unreachable at {}", MARIADB))?;
-    let (client, connection) = timeout(
-        Duration::from_secs(3),
-        tokio_postgres::connect(POSTGRES, tokio_postgres::NoTls),
-    )
-    .await
-    .context("PostgreSQL did not answer within 3 s")?
-    .with_context(|| format!("PostgreSQL unreachable at {}", POSTGRES))?;
-    drop(client);
-    let _ = connection.await;
-    Ok(())
+    tc9_testkit::db::mariadb_reachable().await?;
+    tc9_testkit::db::postgres_reachable().await
 }
 
 /// Latencies of the measured signatures: (owner hears, signer hears).

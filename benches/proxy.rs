@@ -78,11 +78,11 @@ use mysql_async::prelude::*;
 use tc9_codec::crypt::SESSION_KEY_LEN;
 use tc9_codec::messages::{CmsgAuthSession, Message, SmsgAuthChallenge};
 use tc9_codec::sample::SampleRng;
-use tc9_codec::wire::{Bytes, Rest};
+use tc9_codec::wire::Bytes;
 use tc9_codec::{Frame, FrameCodec, HeaderCipher, Opcode, Origin};
 use tc9_sidecar::config::{Config, LinkMode};
 use tc9_sidecar::Sidecar;
-use tc9_testkit::{MariaDb, MARIADB};
+use tc9_testkit::MariaDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -271,20 +271,7 @@ fn session_key(i: usize) -> [u8; SESSION_KEY_LEN] {
 }
 
 fn auth_session(i: usize) -> Vec<u8> {
-    CmsgAuthSession {
-        build: 12340,
-        login_server_id: 0,
-        account: account(i),
-        login_server_type: 0,
-        client_seed: Bytes([1, 2, 3, 4]),
-        region_id: 0,
-        battlegroup_id: 0,
-        realm_id: 1,
-        dos_response: 3,
-        digest: Bytes([0x5A; 20]),
-        addons: Rest(vec![0x9E, 0x02, 0, 0, 0x78, 0x9C, 0x75]),
-    }
-    .to_body()
+    tc9_testkit::frames::auth_session(&account(i)).to_body()
 }
 
 /// Appends a client frame; the header is encrypted when `cipher` is set.
@@ -1100,16 +1087,7 @@ impl Bench<'_> {
 
 /// A temporary database with `BENCH<i>` accounts and their session keys, or why not.
 async fn crypt_database(accounts: usize) -> Result<MariaDb> {
-    tokio::time::timeout(Duration::from_secs(3), async {
-        let pool = mysql_async::Pool::new(MARIADB);
-        // The connection goes back to the pool before the pool closes.
-        let reached = pool.get_conn().await.map(drop);
-        let _ = pool.disconnect().await;
-        reached
-    })
-    .await
-    .context("MariaDB did not answer within 3 s")?
-    .with_context(|| format!("MariaDB unreachable at {}", MARIADB))?;
+    tc9_testkit::db::mariadb_reachable().await?;
     let db = MariaDb::create("bench_proxy").await?;
     let mut conn = db.pool.get_conn().await?;
     let ids: Vec<usize> = (0..accounts).collect();

@@ -48,7 +48,7 @@ use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, Message, Opcode};
 use tc9_sidecar::config::Config;
 use tc9_sidecar::Sidecar;
-use tc9_testkit::db::wait_located;
+use tc9_testkit::db::{sign_row, wait_located};
 use tc9_testkit::{
     server_frame, start_sidecar, test_config, Gateway, MariaDb, PgDb, SignRow, World, SILENCE, STEP,
 };
@@ -118,19 +118,6 @@ impl Realm {
 /// The bus of a sidecar built with one.
 fn bus(sidecar: &Sidecar) -> Result<&tc9_sidecar::backends::postgres::Bus> {
     sidecar.bus().context("the sidecar has no bus")
-}
-
-/// The rows `petition_sign` must hold after `player` (of `account`) signed charter
-/// `petition` (= petition_id) of `owner` through a sidecar.
-fn sign_row(owner: u32, petition: u32, player: u32, account: u32) -> SignRow {
-    (
-        owner,
-        petition,
-        petition,
-        player,
-        account,
-        GUILD_CHARTER_TYPE,
-    )
 }
 
 /// The opcodes the sidecars resolve themselves and must never hand a worldserver in

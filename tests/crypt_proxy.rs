@@ -20,10 +20,8 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use tc9_charter::{CharterHandler, CharterSession, Player};
 use tc9_codec::crypt::SESSION_KEY_LEN;
-use tc9_codec::messages::{
-    CmsgAuthSession, CmsgPlayerLogin, Message, SmsgAuthChallenge, SmsgLoginVerifyWorld,
-};
-use tc9_codec::wire::{Bytes, Guid, Rest};
+use tc9_codec::messages::{CmsgPlayerLogin, Message, SmsgAuthChallenge, SmsgLoginVerifyWorld};
+use tc9_codec::wire::{Bytes, Guid};
 use tc9_codec::{Frame, Opcode, Origin};
 use tc9_proxy::{Decision, Handler, SessionEvent, SessionInfo};
 use tc9_sidecar::backends::mysql::Db;
@@ -378,19 +376,7 @@ fn auth_challenge() -> Packet {
 }
 
 fn auth_session(account: &str) -> Packet {
-    let auth = CmsgAuthSession {
-        build: 12340,
-        login_server_id: 0,
-        account: account.to_owned(),
-        login_server_type: 0,
-        client_seed: Bytes([1, 2, 3, 4]),
-        region_id: 0,
-        battlegroup_id: 0,
-        realm_id: 1,
-        dos_response: 3,
-        digest: Bytes([0x5A; 20]),
-        addons: Rest(vec![0x9E, 0x02, 0, 0, 0x78, 0x9C, 0x75]),
-    };
+    let auth = tc9_testkit::frames::auth_session(account);
     Packet::new(Opcode::CMSG_AUTH_SESSION.0, auth.to_body())
 }
 

@@ -20,6 +20,19 @@ const FIXTURE: &str = include_str!("../azerothcore.sql");
 /// player_account, type.
 pub type SignRow = (u32, u32, u32, u32, u32, u8);
 
+/// The `petition_sign` row of `player` (of `account`) on charter `petition`
+/// (= petition_id) of `owner`, with every key column filled.
+pub fn sign_row(owner: u32, petition: u32, player: u32, account: u32) -> SignRow {
+    (
+        owner,
+        petition,
+        petition,
+        player,
+        account,
+        GUILD_CHARTER_TYPE,
+    )
+}
+
 /// A database name no other test (or run) uses; short enough for PostgreSQL.
 pub fn unique_name(tag: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -49,6 +62,30 @@ where
     })
     .join()
     .map_err(|_| anyhow::anyhow!("cleanup thread panicked"))?
+}
+
+/// Fails unless MariaDB answers within 3 s (benches skip with the reason).
+pub async fn mariadb_reachable() -> Result<()> {
+    timeout(std::time::Duration::from_secs(3), async {
+        let pool = mysql_async::Pool::new(MARIADB);
+        // The connection goes back to the pool before the pool closes.
+        let reached = pool.get_conn().await.map(drop);
+        let _ = pool.disconnect().await;
+        reached
+    })
+    .await
+    .context("MariaDB did not answer within 3 s")?
+    .with_context(|| format!("MariaDB unreachable at {MARIADB}"))
+}
+
+/// Fails unless PostgreSQL answers within 3 s.
+pub async fn postgres_reachable() -> Result<()> {
+    let client = timeout(std::time::Duration::from_secs(3), pg_connect(POSTGRES))
+        .await
+        .context("PostgreSQL did not answer within 3 s")?
+        .with_context(|| format!("PostgreSQL unreachable at {POSTGRES}"))?;
+    drop(client);
+    Ok(())
 }
 
 /// A MariaDB database of its own for one test, with the AzerothCore tables.
@@ -150,14 +187,7 @@ impl MariaDb {
             "INSERT INTO petition_sign \
              (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
              VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                owner,
-                petition,
-                petition,
-                player,
-                account,
-                GUILD_CHARTER_TYPE,
-            ),
+            sign_row(owner, petition, player, account),
         )
         .await
     }

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use tc9_codec::messages::CmsgAuthSession;
 use tc9_codec::sample::SampleRng;
+use tc9_codec::wire::{Bytes, Rest};
 use tc9_codec::{Frame, Message, Opcode, Origin};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
@@ -29,6 +31,24 @@ pub fn client_frame<M: Message>(message: &M) -> Frame {
 /// A server frame carrying `message`.
 pub fn server_frame<M: Message>(message: &M) -> Frame {
     Frame::from_message(Origin::Server, message).expect("a server frame")
+}
+
+/// A build-12340 `CMSG_AUTH_SESSION` of `account` with fixed seed, digest and a
+/// short addon blob, as the gateway replays it.
+pub fn auth_session(account: &str) -> CmsgAuthSession {
+    CmsgAuthSession {
+        build: 12340,
+        login_server_id: 0,
+        account: account.to_owned(),
+        login_server_type: 0,
+        client_seed: Bytes([1, 2, 3, 4]),
+        region_id: 0,
+        battlegroup_id: 0,
+        realm_id: 1,
+        dos_response: 3,
+        digest: Bytes([0x5A; 20]),
+        addons: Rest(vec![0x9E, 0x02, 0, 0, 0x78, 0x9C, 0x75]),
+    }
 }
 
 /// Reads one frame with `origin`'s header; `None` on a clean EOF between frames.
