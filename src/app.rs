@@ -110,7 +110,6 @@ impl Sidecar {
     /// with `backend = "memory"`, a pure pass-through otherwise.
     pub async fn build(config: &Config) -> anyhow::Result<Sidecar> {
         let backends = Backends::connect(config).await?;
-        let settings = config.charter_settings();
         if config.backend == Backend::Memory {
             let world = if config.world_file.is_empty() {
                 World::default()
@@ -123,11 +122,8 @@ impl Sidecar {
                 "in-memory realm: charters resolve on this worldserver"
             );
             let realm = MemoryRealm::new();
-            let handler = CharterHandler::new(
-                MemoryStore::from_world(&world),
-                Some(realm.join(&config.sidecar_id)),
-                settings,
-            );
+            let bus = realm.join(&config.sidecar_id);
+            let handler = charter(config, MemoryStore::from_world(&world), bus);
             return Self::start(config, handler, backends).await;
         }
         match backends.characters.clone() {
@@ -135,7 +131,8 @@ impl Sidecar {
                 if backends.bus.is_none() {
                     info!("no bus: charters resolve on this worldserver only");
                 }
-                let handler = CharterHandler::new(store, backends.bus.clone(), settings);
+                let handler =
+                    CharterHandler::new(store, backends.bus.clone(), config.charter_settings());
                 Self::start(config, handler, backends).await
             }
             None => {

@@ -1,8 +1,6 @@
 //! [`FrameCodec`]: finding frames in a buffer (headers decrypted in place with a
 //! leg's [`HeaderCipher`]) and writing them back.
 
-
-
 use bytes::{Bytes, BytesMut};
 use tc9_opcodes::Opcode;
 use tokio_util::codec::{Decoder, Encoder};
