@@ -642,19 +642,15 @@ async fn killed_mid_stream() -> Result<()> {
 // 4. A gateway sending garbage
 // ---------------------------------------------------------------------------------
 
-/// Client opcodes the charter resolver decodes, to feed it malformed bodies.
-const DECODED: [Opcode; 10] = [
-    Opcode::CMSG_PLAYER_LOGIN,
-    Opcode::CMSG_AUTH_SESSION,
-    Opcode::CMSG_OFFER_PETITION,
-    Opcode::CMSG_PETITION_SIGN,
-    Opcode::CMSG_PETITION_QUERY,
-    Opcode::CMSG_PETITION_SHOW_SIGNATURES,
-    Opcode::MSG_PETITION_DECLINE,
-    Opcode::CMSG_TURN_IN_PETITION,
-    Opcode::CMSG_GUILD_QUERY,
-    Opcode::CMSG_PING,
-];
+/// Client opcodes the sidecar decodes (the session ones, the charter's, the ping), to
+/// feed it malformed bodies.
+fn decoded() -> Vec<Opcode> {
+    [Opcode::CMSG_PLAYER_LOGIN, Opcode::CMSG_AUTH_SESSION]
+        .into_iter()
+        .chain(tc9_charter::cmd::CLIENT_OPCODES.iter().copied())
+        .chain([Opcode::CMSG_PING])
+        .collect()
+}
 
 /// Seeded garbage a gateway sends.
 fn garbage(seed: u64) -> Vec<u8> {
@@ -666,8 +662,9 @@ fn garbage(seed: u64) -> Vec<u8> {
         // random bytes.
         _ => {
             let mut out = Vec::new();
+            let decoded = decoded();
             for _ in 0..2000 {
-                let opcode = DECODED[rng.index(DECODED.len())];
+                let opcode = decoded[rng.index(decoded.len())];
                 let len = rng.index(40);
                 out.extend_from_slice(client(opcode, &rng.bytes(len)).as_bytes());
             }

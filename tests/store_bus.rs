@@ -18,9 +18,7 @@ fn player(guid: u32, account: u32) -> Player {
         account,
         name: format!("P{guid}"),
         race: 1,
-        class: 1,
-        level: 80,
-        guild_id: None,
+        ..Player::default()
     }
 }
 

@@ -56,7 +56,7 @@ pub struct Signature {
 }
 
 /// A player as the rules need them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Player {
     /// `characters.guid`.
     pub guid: u32,
