@@ -61,7 +61,7 @@ async fn reads_petitions_signatures_and_guilds() {
         (42, 1, "Crossrealm", 9)
     );
     assert!(store.petition(501).await.unwrap().is_none());
-    let signatures = store.signatures(500).await.unwrap();
+    let signatures = store.signatures(42).await.unwrap();
     assert_eq!(
         signatures
             .iter()

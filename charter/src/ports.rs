@@ -47,10 +47,12 @@ pub trait CharterStore: Send + Sync + 'static {
         &self,
         petition_guid: u32,
     ) -> impl Future<Output = Result<Option<Petition>, BackendError>> + Send;
-    /// The petition's signatures, by player guid.
+    /// The signatures of the petition `petition_id`, by player guid: every
+    /// `petition_sign` row with that id, the worldserver's own (written with
+    /// `petitionguid` 0) included, as AzerothCore relates them.
     fn signatures(
         &self,
-        petition_guid: u32,
+        petition_id: u32,
     ) -> impl Future<Output = Result<Vec<Signature>, BackendError>> + Send;
     /// The guild `guild_id` with its ranks.
     fn guild(

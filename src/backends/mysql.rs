@@ -22,8 +22,10 @@ type GuildRow = (u32, String, u8, u8, u8, u8, u8);
 const PETITION_BY_GUID: &str =
     "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition WHERE petitionguid = ?";
 
+/// Signatures are related to their petition by `petition_id`: the worldserver writes
+/// its own with `petitionguid` 0 (`CharacterDatabase.cpp`, `CHAR_INS_PETITION_SIGNATURE`).
 const SIGNATURES_BY_PETITION: &str = "SELECT playerguid, player_account FROM petition_sign \
-     WHERE petitionguid = ? ORDER BY playerguid";
+     WHERE petition_id = ? ORDER BY playerguid";
 
 fn petition_from_row(
     (petition_guid, petition_id, owner_guid, name, kind): PetitionRow,
@@ -120,11 +122,11 @@ impl Db {
         .await
     }
 
-    /// The signatures of the petition `petition_guid`, oldest first.
-    pub async fn signatures(&self, petition_guid: u32) -> Result<Vec<Signature>, StoreError> {
+    /// The signatures of the petition `petition_id`, by player guid.
+    pub async fn signatures(&self, petition_id: u32) -> Result<Vec<Signature>, StoreError> {
         timed(DB, "signatures", async move {
             let mut conn = self.pool.get_conn().await?;
-            let rows: Vec<(u32, u32)> = conn.exec(SIGNATURES_BY_PETITION, (petition_guid,)).await?;
+            let rows: Vec<(u32, u32)> = conn.exec(SIGNATURES_BY_PETITION, (petition_id,)).await?;
             Ok(rows
                 .into_iter()
                 .map(|(player_guid, account)| Signature {
@@ -203,8 +205,8 @@ impl Db {
             let rows: Vec<(u32, u32)> = tx
                 .exec(
                     "SELECT playerguid, player_account FROM petition_sign \
-                     WHERE petitionguid = ? ORDER BY playerguid FOR UPDATE",
-                    (petition_guid,),
+                     WHERE petition_id = ? ORDER BY playerguid FOR UPDATE",
+                    (petition.petition_id,),
                 )
                 .await?;
             let signatures: Vec<Signature> = rows
@@ -274,8 +276,8 @@ impl CharterStore for Db {
             .await
             .map_err(BackendError::store)
     }
-    async fn signatures(&self, petition_guid: u32) -> Result<Vec<Signature>, BackendError> {
-        Db::signatures(self, petition_guid)
+    async fn signatures(&self, petition_id: u32) -> Result<Vec<Signature>, BackendError> {
+        Db::signatures(self, petition_id)
             .await
             .map_err(BackendError::store)
     }

@@ -94,11 +94,70 @@ pub struct MariaDb {
     pub name: String,
     /// A pool on it, for the test's own queries.
     pub pool: mysql_async::Pool,
+    /// The tables are AzerothCore's own definitions (`../shared/azerothcore/sql`),
+    /// not the project's subset.
+    pub real_schema: bool,
+}
+
+/// The tables a realm's sidecars and worldservers use, by database: AzerothCore's
+/// own definitions from `../shared/azerothcore/sql`.
+const REAL_TABLES: [(&str, &str); 7] = [
+    ("db_characters", "characters"),
+    ("db_characters", "petition"),
+    ("db_characters", "petition_sign"),
+    ("db_characters", "guild"),
+    ("db_characters", "guild_member"),
+    ("db_characters", "guild_rank"),
+    ("db_auth", "account"),
+];
+
+/// Where AzerothCore's table definitions are, when this checkout has them.
+pub fn azerothcore_sql() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/azerothcore/sql");
+    dir.is_dir().then_some(dir)
 }
 
 impl MariaDb {
     /// Creates the database and its tables.
     pub async fn create(tag: &str) -> Result<MariaDb> {
+        // From here on the guard drops the database whatever happens.
+        let db = MariaDb::create_empty(tag).await?;
+        let script: String = FIXTURE
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            db.exec(statement, ()).await?;
+        }
+        Ok(db)
+    }
+
+    /// A database with AzerothCore's own table definitions, loaded from
+    /// `../shared/azerothcore/sql`; `None` (after saying so) where that folder is
+    /// absent, as in a user's clone.
+    pub async fn azerothcore(tag: &str) -> Result<Option<MariaDb>> {
+        let Some(sql) = azerothcore_sql() else {
+            eprintln!("skipping: ../shared/azerothcore/sql (AzerothCore's table definitions) is not beside this checkout");
+            return Ok(None);
+        };
+        let mut db = MariaDb::create_empty(tag).await?;
+        db.real_schema = true;
+        let mut conn = db.pool.get_conn().await?;
+        for (database, table) in REAL_TABLES {
+            let path = sql.join(database).join(format!("{table}.sql"));
+            let dump = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            conn.query_drop(dump)
+                .await
+                .with_context(|| format!("loading {}", path.display()))?;
+        }
+        drop(conn);
+        Ok(Some(db))
+    }
+
+    /// The database, without tables.
+    async fn create_empty(tag: &str) -> Result<MariaDb> {
         let name = unique_name(tag);
         let admin = mysql_async::Pool::new(MARIADB);
         let created = async {
@@ -110,17 +169,11 @@ impl MariaDb {
         admin.disconnect().await?;
         created.context("creating the MariaDB test database (is MariaDB up?)")?;
         let pool = mysql_async::Pool::new(format!("{MARIADB}/{name}").as_str());
-        // From here on the guard drops the database whatever happens.
-        let db = MariaDb { name, pool };
-        let script: String = FIXTURE
-            .lines()
-            .filter(|line| !line.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            db.exec(statement, ()).await?;
-        }
-        Ok(db)
+        Ok(MariaDb {
+            name,
+            pool,
+            real_schema: false,
+        })
     }
 
     /// The URL of the database.
@@ -142,12 +195,45 @@ impl MariaDb {
 
     /// Adds an online level-80 character.
     pub async fn character(&self, guid: u32, account: u32, name: &str, race: u8) -> Result<()> {
-        self.exec(
+        let statement = if self.real_schema {
+            // AzerothCore's `characters` has NOT NULL columns without defaults.
+            "INSERT INTO characters \
+             (guid, account, name, race, class, gender, level, online, taximask, innTriggerId) \
+             VALUES (?, ?, ?, ?, 1, 0, 80, 1, '', 0)"
+        } else {
             "INSERT INTO characters (guid, account, name, race, class, gender, level, online) \
-             VALUES (?, ?, ?, ?, 1, 0, 80, 1)",
-            (guid, account, name, race),
+             VALUES (?, ?, ?, ?, 1, 0, 80, 1)"
+        };
+        self.exec(statement, (guid, account, name, race)).await
+    }
+
+    /// Adds a signature as the worldserver writes it: `petition_id` only
+    /// (`petitionguid` and `type` stay 0; AzerothCore `CHAR_INS_PETITION_SIGNATURE`).
+    pub async fn native_signature(
+        &self,
+        owner: u32,
+        petition_id: u32,
+        player: u32,
+        account: u32,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO petition_sign (ownerguid, petition_id, playerguid, player_account) \
+             VALUES (?, ?, ?, ?)",
+            (owner, petition_id, player, account),
         )
         .await
+    }
+
+    /// The signature rows of the petition `petition_id`, however they were written.
+    pub async fn signatures_by_id(&self, petition_id: u32) -> Result<Vec<SignRow>> {
+        let mut conn = self.pool.get_conn().await?;
+        Ok(conn
+            .exec(
+                "SELECT ownerguid, petitionguid, petition_id, playerguid, player_account, type \
+                 FROM petition_sign WHERE petition_id = ? ORDER BY playerguid",
+                (petition_id,),
+            )
+            .await?)
     }
 
     /// Makes `guid` a member of `guild`.

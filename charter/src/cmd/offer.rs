@@ -57,7 +57,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
             Ok(Decision::Answer(vec![server_frame(&result)?]))
         }
         OfferVerdict::Deliver => {
-            let signatures = core.store.signatures(petition.petition_guid).await?;
+            let signatures = core.store.signatures(petition.petition_id).await?;
             let shown = rules::show_signatures(&petition, offerer.guid, &signatures);
             let frames = encode_frames(&[server_frame(&shown)?]);
             bus.publish(&sidecar, Some(target), &EventKind::Packets, &frames)

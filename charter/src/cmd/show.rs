@@ -28,7 +28,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         // AzerothCore shows a guild charter to nobody who is in a guild.
         return Ok(Decision::Drop);
     }
-    let signatures = core.store.signatures(petition.petition_guid).await?;
+    let signatures = core.store.signatures(petition.petition_id).await?;
     let shown = rules::show_signatures(&petition, requester.guid, &signatures);
     count(Operation::Show, OpResult::Answered);
     Ok(Decision::Answer(vec![server_frame(&shown)?]))
@@ -44,7 +44,7 @@ pub(crate) async fn rewrite<S: CharterStore, D: Directory>(
     else {
         return Ok(Decision::Forward);
     };
-    let signatures = core.store.signatures(petition.petition_guid).await?;
+    let signatures = core.store.signatures(petition.petition_id).await?;
     let full = rules::show_signatures(&petition, shown.owner.low(), &signatures);
     if full.signatures == shown.signatures {
         return Ok(Decision::Forward);

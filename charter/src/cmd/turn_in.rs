@@ -37,7 +37,7 @@ pub(crate) async fn results<S: CharterStore, D: Directory>(
         return Ok(Decision::Forward);
     };
     if let Some(petition) = core.store.petition(guid).await? {
-        let have = core.store.signatures(guid).await?.len();
+        let have = core.store.signatures(petition.petition_id).await?.len();
         let need = core.settings.rules.required_signatures(&petition) as usize;
         if have >= need {
             metrics::counter!(m::STALE_TURN_INS_TOTAL).increment(1);

@@ -13,17 +13,18 @@ use super::{lock, World};
 struct Tables {
     characters: HashMap<u32, Player>,
     petitions: HashMap<u32, Petition>,
-    /// `(petition guid, signature)` rows.
+    /// `(petition_id, signature)` rows: signatures belong to their petition by id,
+    /// as AzerothCore relates them.
     signatures: Vec<(u32, Signature)>,
     guilds: HashMap<u32, Guild>,
 }
 
 impl Tables {
-    fn signatures_of(&self, petition_guid: u32) -> Vec<Signature> {
+    fn signatures_of(&self, petition_id: u32) -> Vec<Signature> {
         let mut rows: Vec<Signature> = self
             .signatures
             .iter()
-            .filter(|(p, _)| *p == petition_guid)
+            .filter(|(p, _)| *p == petition_id)
             .map(|(_, s)| *s)
             .collect();
         rows.sort_by_key(|s| s.player_guid);
@@ -75,8 +76,13 @@ impl MemoryStore {
             );
         }
         for s in &world.signature {
+            // A world file names the charter item; rows carry its petition id.
+            let petition_id = t
+                .petitions
+                .get(&s.petition)
+                .map_or(s.petition, |p| p.petition_id);
             t.signatures.push((
-                s.petition,
+                petition_id,
                 Signature {
                     player_guid: s.player,
                     account: s.account,
@@ -101,9 +107,13 @@ impl MemoryStore {
         }
     }
 
-    /// The signatures recorded for a petition.
+    /// The signatures recorded for the charter item `petition_guid`.
     pub fn signatures_now(&self, petition_guid: u32) -> Vec<Signature> {
-        lock(&self.tables).signatures_of(petition_guid)
+        let t = lock(&self.tables);
+        t.petitions
+            .get(&petition_guid)
+            .map(|p| t.signatures_of(p.petition_id))
+            .unwrap_or_default()
     }
 }
 
@@ -126,9 +136,9 @@ impl CharterStore for MemoryStore {
 
     fn signatures(
         &self,
-        petition_guid: u32,
+        petition_id: u32,
     ) -> impl Future<Output = Result<Vec<Signature>, BackendError>> + Send {
-        let rows = lock(&self.tables).signatures_of(petition_guid);
+        let rows = lock(&self.tables).signatures_of(petition_id);
         async move { Ok(rows) }
     }
 
@@ -151,13 +161,13 @@ impl CharterStore for MemoryStore {
         // transaction's row lock.
         let mut t = lock(&self.tables);
         let outcome = t.petitions.get(&petition_guid).cloned().map(|petition| {
-            let signatures = t.signatures_of(petition_guid);
+            let signatures = t.signatures_of(petition.petition_id);
             let owner_race = t.characters.get(&petition.owner_guid).map_or(0, |c| c.race);
             let verdict =
                 rules::judge_sign(&petition, &signatures, signer, owner_race, invited, rules);
             if let SignVerdict::Record(_) = verdict {
                 t.signatures.push((
-                    petition_guid,
+                    petition.petition_id,
                     Signature {
                         player_guid: signer.guid,
                         account: signer.account,
