@@ -86,16 +86,34 @@ impl Probe {
     }
 }
 
-/// What `/health/ready` checks.
+/// What `/health/ready` checks, and the facts it shows.
 #[derive(Default)]
 pub struct Readiness {
     probes: Vec<Probe>,
+    facts: Vec<(String, String)>,
 }
 
 impl Readiness {
     /// Readiness over `probes`.
     pub fn new(probes: Vec<Probe>) -> Readiness {
-        Readiness { probes }
+        Readiness {
+            probes,
+            facts: Vec::new(),
+        }
+    }
+
+    /// Shows `key: value` under the status, ready or not.
+    pub fn with_fact(mut self, key: &str, value: &str) -> Readiness {
+        self.facts.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The facts, one `key: value` line each.
+    fn facts(&self) -> String {
+        self.facts
+            .iter()
+            .map(|(key, value)| format!("{key}: {value}\n"))
+            .collect()
     }
 
     /// The failing probes with their reasons, empty when ready.
@@ -135,12 +153,13 @@ async fn route(
         "/health/live" => text(StatusCode::OK, "live\n".into()),
         "/health/ready" => {
             let failures = readiness.failures().await;
+            let facts = readiness.facts();
             if failures.is_empty() {
-                text(StatusCode::OK, "ready\n".into())
+                text(StatusCode::OK, format!("ready\n{facts}"))
             } else {
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("not ready\n{}\n", failures.join("\n")),
+                    format!("not ready\n{}\n{facts}", failures.join("\n")),
                 )
             }
         }

@@ -174,12 +174,17 @@ impl Sidecar {
     ) -> anyhow::Result<Sidecar> {
         let stop = CancellationToken::new();
         let endpoints = CancellationToken::new();
+        let mode = module_mode(config);
+        info!(worldserver_module = mode, "worldserver module: {mode}");
         let metrics = if config.metrics.is_empty() {
             None
         } else {
             let handle = admin::install_recorder(&config.sidecar_id, config.realm_id)
                 .map_err(anyhow::Error::msg)?;
-            let readiness = Readiness::new(backends.probes(&config.upstream));
+            metrics::gauge!(tc9_charter::metrics::WORLDSERVER_MODULE)
+                .set(f64::from(u8::from(config.worldserver_module)));
+            let readiness = Readiness::new(backends.probes(&config.upstream))
+                .with_fact("worldserver_module", mode);
             Some(admin::serve(&config.metrics, handle, readiness, endpoints.clone()).await?)
         };
         let keys = backends
@@ -251,6 +256,16 @@ impl Sidecar {
 impl Drop for Sidecar {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// How the sidecar treats the worldserver's turn-in, as logs and `/health/ready`
+/// name it.
+fn module_mode(config: &Config) -> &'static str {
+    if config.worldserver_module {
+        "on (signatures recorded by the sidecar, turn-in synced by mod-tc9-sidecar)"
+    } else {
+        "off (guild charters signed natively)"
     }
 }
 

@@ -78,6 +78,14 @@ pub struct Config {
     pub event_ttl_secs: u64,
     /// Milliseconds one charter resolution may take before its packet fails open.
     pub resolve_timeout_ms: u64,
+    /// The worldserver runs `mod-tc9-sidecar` (its native turn-in counts the
+    /// database's signatures): the sidecar records guild-charter signatures itself.
+    /// Without it (the default) signing stays native, so charters turn in as they
+    /// would with AzerothCore alone.
+    pub worldserver_module: bool,
+    /// Seconds the realm's guild-creation lease lasts when a worldserver never
+    /// answers a turn-in.
+    pub turn_in_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -108,6 +116,8 @@ impl Default for Config {
             bus_poll_ms: 1000,
             event_ttl_secs: 600,
             resolve_timeout_ms: 3000,
+            worldserver_module: false,
+            turn_in_lease_secs: 5,
         }
     }
 }
@@ -245,6 +255,9 @@ impl Config {
         if self.resolve_timeout_ms == 0 {
             return invalid("resolve_timeout_ms", "must be at least 1");
         }
+        if self.turn_in_lease_secs == 0 {
+            return invalid("turn_in_lease_secs", "must be at least 1");
+        }
         if self.bus_poll_ms == 0 {
             return invalid("bus_poll_ms", "must be at least 1");
         }
@@ -299,6 +312,8 @@ impl Config {
             heartbeat: Duration::from_secs(self.presence_expiry_secs / 3),
             event_ttl: Duration::from_secs(self.event_ttl_secs),
             timeout: Duration::from_millis(self.resolve_timeout_ms),
+            module: self.worldserver_module,
+            turn_in_lease: Duration::from_secs(self.turn_in_lease_secs),
         }
     }
 

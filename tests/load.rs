@@ -538,6 +538,7 @@ async fn steady_mix(secs: u64) -> Result<()> {
         // Data frames up to 40 KiB travel both ways.
         max_client_frame: 0xFFFF,
         shutdown_grace_secs: 1,
+        worldserver_module: true,
         ..Config::default()
     };
     config.validate()?;

@@ -154,6 +154,7 @@ async fn sidecar() -> Sidecar {
         characters_db_url: db.url(),
         sidecar_id: "obs-1".into(),
         realm_id: 4,
+        worldserver_module: true,
         ..Config::default()
     };
     let running = start_sidecar(config).await.unwrap();
@@ -169,7 +170,13 @@ async fn sidecar() -> Sidecar {
 async fn metrics_move_with_traffic_and_a_signature() {
     let sidecar = sidecar().await;
     let (status, ready) = get(sidecar.metrics, "/health/ready").await;
-    assert_eq!((status, ready.as_str()), (200, "ready\n"));
+    assert_eq!(
+        (status, ready.as_str()),
+        (
+            200,
+            "ready\nworldserver_module: on (signatures recorded by the sidecar, turn-in synced by mod-tc9-sidecar)\n"
+        )
+    );
     assert_eq!(get(sidecar.metrics, "/health/live").await.0, 200);
     let before = samples(&get(sidecar.metrics, "/metrics").await.1);
 

@@ -51,3 +51,30 @@ impl GuildCache {
         true
     }
 }
+
+/// The guild-creation lease of a sidecar without a bus: one sidecar is the realm.
+#[derive(Debug, Default)]
+pub(crate) struct LocalLease(Mutex<Option<(String, Instant)>>);
+
+impl LocalLease {
+    /// Takes the lease for `holder` for `ttl` if it is free, expired or already
+    /// `holder`'s.
+    pub(crate) fn take(&self, holder: &str, ttl: Duration) -> bool {
+        let mut lease = lock(&self.0);
+        let free = lease
+            .as_ref()
+            .is_none_or(|(held_by, until)| *until < Instant::now() || held_by == holder);
+        if free {
+            *lease = Some((holder.to_owned(), Instant::now() + ttl));
+        }
+        free
+    }
+
+    /// Gives the lease back if `holder` holds it.
+    pub(crate) fn release(&self, holder: &str) {
+        let mut lease = lock(&self.0);
+        if lease.as_ref().is_some_and(|(held_by, _)| held_by == holder) {
+            *lease = None;
+        }
+    }
+}

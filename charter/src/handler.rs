@@ -47,6 +47,12 @@ pub struct CharterSettings {
     pub event_ttl: Duration,
     /// How long one resolution may take before the packet fails open.
     pub timeout: Duration,
+    /// The worldservers run `mod-tc9-sidecar`: their native turn-in counts the
+    /// database's signatures. Without it, guild charters are signed natively.
+    pub module: bool,
+    /// How long the realm's guild-creation lease lasts when the worldserver never
+    /// answers a turn-in.
+    pub turn_in_lease: Duration,
 }
 
 /// Everything the commands share.
@@ -61,6 +67,8 @@ pub(crate) struct Core<S, D> {
     pub(crate) wake: Notify,
     /// The heartbeat and the outbox consumer.
     pub(crate) tasks: TaskTracker,
+    /// The guild-creation lease of a sidecar without a bus.
+    pub(crate) local_lease: crate::guilds::LocalLease,
 }
 
 /// Resolves cross-worldserver charter work over a store `S` and a directory `D`.
@@ -89,6 +97,7 @@ impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
                 applied: Default::default(),
                 wake: Notify::new(),
                 tasks: TaskTracker::new(),
+                local_lease: Default::default(),
             }),
         }
     }
@@ -230,6 +239,18 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
             }
             SessionEvent::LeftWorld { character } => {
                 session.state().set_player(None);
+                if let Some(turn_in) = session.state().turn_in() {
+                    if let Some(holder) = &turn_in.lease {
+                        match &core.bus {
+                            Some(bus) => {
+                                if let Err(e) = bus.release_turn_in_lease(holder).await {
+                                    warn!(error = %e, "could not give the guild-creation lease back");
+                                }
+                            }
+                            None => core.local_lease.release(holder),
+                        }
+                    }
+                }
                 session.state().set_turn_in(None);
                 core.local.remove(character, session);
                 if let Some(bus) = &core.bus {

@@ -20,6 +20,71 @@ pub const OUTBOX_LAG_SECONDS: &str = "tc9_sidecar_outbox_lag_seconds";
 pub const OUTBOX_DELIVERED_TOTAL: &str = "tc9_sidecar_outbox_delivered_total";
 /// Turn-ins the worldserver refused while the database held enough signatures.
 pub const STALE_TURN_INS_TOTAL: &str = "tc9_sidecar_stale_turn_ins_total";
+/// Guild-charter turn-ins, by who answered and how they ended.
+pub const TURN_INS_TOTAL: &str = "tc9_sidecar_turn_ins_total";
+/// 1 when the worldserver runs `mod-tc9-sidecar` (`worldserver_module`), else 0.
+pub const WORLDSERVER_MODULE: &str = "tc9_sidecar_worldserver_module";
+
+/// How a guild-charter turn-in ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnInResult {
+    /// The guild was created.
+    Ok,
+    /// The owner is in a guild.
+    AlreadyInGuild,
+    /// A guild of the charter's name exists.
+    NameTaken,
+    /// Too few signatures.
+    NeedMoreSignatures,
+    /// Any other answer.
+    Other,
+}
+
+/// Who answered a turn-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answerer {
+    /// The sidecar, before the worldserver was asked.
+    Sidecar,
+    /// The worldserver.
+    Worldserver,
+}
+
+impl TurnInResult {
+    /// Every result.
+    pub const ALL: [TurnInResult; 5] = [
+        TurnInResult::Ok,
+        TurnInResult::AlreadyInGuild,
+        TurnInResult::NameTaken,
+        TurnInResult::NeedMoreSignatures,
+        TurnInResult::Other,
+    ];
+
+    /// The `result` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            TurnInResult::Ok => "ok",
+            TurnInResult::AlreadyInGuild => "already_in_guild",
+            TurnInResult::NameTaken => "name_taken",
+            TurnInResult::NeedMoreSignatures => "need_more_signatures",
+            TurnInResult::Other => "other",
+        }
+    }
+}
+
+impl Answerer {
+    /// The `by` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Answerer::Sidecar => "sidecar",
+            Answerer::Worldserver => "worldserver",
+        }
+    }
+}
+
+/// Counts one turn-in.
+pub fn count_turn_in(by: Answerer, result: TurnInResult) {
+    metrics::counter!(TURN_INS_TOTAL, "by" => by.label(), "result" => result.label()).increment(1);
+}
 
 /// A charter operation the sidecar resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,4 +239,18 @@ pub fn describe() {
         metrics::counter!(OUTBOX_DELIVERED_TOTAL, "kind" => event_label(kind)).absolute(0);
     }
     metrics::counter!(STALE_TURN_INS_TOTAL).absolute(0);
+    describe_counter!(
+        TURN_INS_TOTAL,
+        "Guild-charter turn-ins, by who answered (sidecar, worldserver) and result."
+    );
+    describe_gauge!(
+        WORLDSERVER_MODULE,
+        "1 when the worldserver runs mod-tc9-sidecar (worldserver_module), else 0."
+    );
+    for by in [Answerer::Sidecar, Answerer::Worldserver] {
+        for result in TurnInResult::ALL {
+            metrics::counter!(TURN_INS_TOTAL, "by" => by.label(), "result" => result.label())
+                .absolute(0);
+        }
+    }
 }

@@ -59,6 +59,8 @@ pub trait CharterStore: Send + Sync + 'static {
         &self,
         guild_id: u32,
     ) -> impl Future<Output = Result<Option<Guild>, BackendError>> + Send;
+    /// Whether a guild called `name` exists on any worldserver of the realm.
+    fn guild_named(&self, name: &str) -> impl Future<Output = Result<bool, BackendError>> + Send;
     /// Judges and, when the rules allow, records a signature atomically; `None` when
     /// the petition does not exist.
     fn sign(
@@ -182,4 +184,16 @@ pub trait Directory: Clone + Send + Sync + 'static {
     fn backlog(&self) -> impl Future<Output = Result<(i64, f64), BackendError>> + Send;
     /// Wake-ups when events arrive.
     fn listen(&self) -> impl Future<Output = Result<Listener, BackendError>> + Send;
+    /// Takes the realm's guild-creation lease for `holder` for `ttl`, if nobody holds
+    /// it (an expired lease is free); whether it was taken.
+    fn take_turn_in_lease(
+        &self,
+        holder: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+    /// Gives the lease back, if `holder` still holds it.
+    fn release_turn_in_lease(
+        &self,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
 }

@@ -20,8 +20,19 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct CharterSession {
     /// The character in the world, as the characters DB had it at login.
     player: Mutex<Option<Player>>,
-    /// The charter this session last turned in, until the worldserver answers.
-    turn_in: Mutex<Option<u32>>,
+    /// The turn-in under way on this session, until the worldserver answers.
+    turn_in: Mutex<Option<TurnIn>>,
+}
+
+/// A turn-in the worldserver has not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TurnIn {
+    /// The charter item.
+    pub(crate) petition: u32,
+    /// The guild it makes.
+    pub(crate) name: String,
+    /// The realm's guild-creation lease, when this session holds it.
+    pub(crate) lease: Option<String>,
 }
 
 impl CharterSession {
@@ -34,12 +45,12 @@ impl CharterSession {
         *lock(&self.player) = player;
     }
 
-    pub(crate) fn turn_in(&self) -> Option<u32> {
-        *lock(&self.turn_in)
+    pub(crate) fn turn_in(&self) -> Option<TurnIn> {
+        lock(&self.turn_in).clone()
     }
 
-    pub(crate) fn set_turn_in(&self, petition: Option<u32>) {
-        *lock(&self.turn_in) = petition;
+    pub(crate) fn set_turn_in(&self, turn_in: Option<TurnIn>) {
+        *lock(&self.turn_in) = turn_in;
     }
 }
 

@@ -46,6 +46,7 @@ pub const QUERIES: &[&str] = &[
     "petition",
     "signatures",
     "guild",
+    "guild_named",
     "sign",
 ];
 
@@ -168,6 +169,18 @@ impl Db {
         .await
     }
 
+    /// Whether a guild is called `name`.
+    pub async fn guild_named(&self, name: &str) -> Result<bool, StoreError> {
+        timed(DB, "guild_named", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let found: Option<u32> = conn
+                .exec_first("SELECT guildid FROM guild WHERE name = ?", (name,))
+                .await?;
+            Ok(found.is_some())
+        })
+        .await
+    }
+
     /// Signs the petition `petition_guid` for `signer` under AzerothCore's rules, in one
     /// transaction that holds the petition's row lock, so that signers racing on any
     /// number of sidecars end with exactly the rows the rules allow.
@@ -283,6 +296,11 @@ impl CharterStore for Db {
     }
     async fn guild(&self, guild_id: u32) -> Result<Option<Guild>, BackendError> {
         Db::guild(self, guild_id).await.map_err(BackendError::store)
+    }
+    async fn guild_named(&self, name: &str) -> Result<bool, BackendError> {
+        Db::guild_named(self, name)
+            .await
+            .map_err(BackendError::store)
     }
     async fn sign(
         &self,

@@ -179,6 +179,7 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
             sidecar_id: id.to_owned(),
             bus_poll_ms: 50,
             shutdown_grace_secs: 0,
+            worldserver_module: true,
             ..Config::default()
         };
         running.push(Sidecar::in_memory(&config, &store, &realm).await?);

@@ -149,6 +149,7 @@ pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> 
         max_client_frame: 0xFFFF,
         bus_poll_ms: 50,
         shutdown_grace_secs: 0,
+        worldserver_module: true,
         ..Config::default()
     };
     let decisions = Arc::new(Mutex::new(Vec::new()));

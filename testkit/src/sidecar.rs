@@ -11,9 +11,11 @@ use tokio::time::timeout;
 use crate::STEP;
 
 /// A configuration for sidecar `id` of realm 1 in front of `upstream`: an
-/// ephemeral listen port, a 1 s grace period and a 20 ms connect backoff.
+/// ephemeral listen port, a 1 s grace period, a 20 ms connect backoff, and a
+/// worldserver with `mod-tc9-sidecar` (the sidecar records signatures).
 pub fn test_config(id: &str, upstream: SocketAddr) -> Config {
     Config {
+        worldserver_module: true,
         listen: "127.0.0.1:0".parse().expect("an address"),
         upstream: upstream.to_string(),
         sidecar_id: id.to_owned(),

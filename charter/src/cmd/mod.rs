@@ -70,7 +70,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
             show::run(core, session, frame).await
         }
         (Origin::Client, Opcode::MSG_PETITION_DECLINE) => decline::run(core, session, frame).await,
-        (Origin::Client, Opcode::CMSG_TURN_IN_PETITION) => Ok(turn_in::record(session, frame)),
+        (Origin::Client, Opcode::CMSG_TURN_IN_PETITION) => turn_in::run(core, session, frame).await,
         (Origin::Client, Opcode::CMSG_GUILD_QUERY) => guild_query::run(core, frame).await,
         (Origin::Server, Opcode::SMSG_PETITION_SHOW_SIGNATURES) => show::rewrite(core, frame).await,
         (Origin::Server, Opcode::SMSG_GUILD_EVENT) => guild_event::run(core, frame).await,

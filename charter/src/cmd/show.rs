@@ -34,11 +34,15 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     Ok(Decision::Answer(vec![server_frame(&shown)?]))
 }
 
-/// Rewrites the worldserver's own signature list with the database's.
+/// Rewrites the worldserver's own signature list with the database's (with the
+/// module only: without it, the worldserver's list is what its turn-in counts).
 pub(crate) async fn rewrite<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
     frame: &Frame,
 ) -> Result<Decision, Failure> {
+    if !core.settings.module {
+        return Ok(Decision::Forward);
+    }
     let Some((mut shown, petition)) =
         guild_charter::<SmsgPetitionShowSignatures, _, _>(core, frame).await?
     else {

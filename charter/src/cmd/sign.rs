@@ -19,6 +19,11 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     frame: &Frame,
     tell_owner: &mut Option<(u32, Frame)>,
 ) -> Result<Decision, Failure> {
+    if !core.settings.module {
+        // Without mod-tc9-sidecar only the worldserver's own signatures count at its
+        // turn-in: signing stays native, so charters turn in as AzerothCore alone does.
+        return Ok(Decision::Forward);
+    }
     let Some((_, petition)) = guild_charter::<CmsgPetitionSign, _, _>(core, frame).await? else {
         return Ok(Decision::Forward);
     };

@@ -1,6 +1,15 @@
-//! `CMSG_TURN_IN_PETITION` goes to the worldserver (native turn-in); its answers are
-//! watched: a refusal while the database holds enough signatures is a stale
-//! worldserver cache, and a created guild clears every sidecar's guild answers.
+//! `CMSG_TURN_IN_PETITION` of a guild charter, and the worldserver's answers.
+//!
+//! Before the worldserver is asked, the sidecar makes the checks a single
+//! worldserver cannot make for a realm, with AzerothCore's codes and in its order
+//! (`HandleTurnInPetitionOpcode`): the owner in a guild (the cluster worldserver
+//! resets membership at login), the name taken on any worldserver, and, when the
+//! worldserver runs `mod-tc9-sidecar`, too few signatures in the database. Then it
+//! takes the realm's guild-creation lease, so that two turn-ins on two worldservers
+//! create their guilds one after the other; the lease goes back with the
+//! worldserver's answer, or expires when none comes.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tc9_codec::messages::petition::turn_in_result;
 use tc9_codec::messages::{
@@ -11,48 +20,190 @@ use tc9_codec::{Frame, Message};
 use tc9_proxy::Decision;
 use tracing::{info, warn};
 
+use super::{guild_charter, server_frame};
 use crate::handler::{Core, Failure};
-use crate::metrics as m;
+use crate::metrics::{self as m, count_turn_in, Answerer, TurnInResult};
 use crate::ports::{CharterStore, Directory};
-use crate::presence::Session;
+use crate::presence::{Session, TurnIn};
+use crate::rules;
 
-/// Notes which charter the session turns in; the frame goes on.
-pub(crate) fn record(session: &Session, frame: &Frame) -> Decision {
-    if let Ok(turn_in) = CmsgTurnInPetition::decode(frame.body()) {
-        session.state().set_turn_in(Some(turn_in.petition.low()));
-    }
-    Decision::Forward
+/// How often a busy guild-creation lease is asked for again.
+const LEASE_RETRY: Duration = Duration::from_millis(25);
+/// How long a created guild may take to show in the database before the lease goes
+/// back anyway (AzerothCore commits its rows asynchronously).
+const GUILD_VISIBLE: Duration = Duration::from_secs(1);
+
+/// The sidecar's answer to a turn-in it refuses, counted.
+fn refuse(result: TurnInResult, frame: Frame) -> Decision {
+    count_turn_in(Answerer::Sidecar, result);
+    Decision::Answer(vec![frame])
 }
 
-/// `SMSG_TURN_IN_PETITION_RESULTS`: counts refusals the database could pay for.
+/// The turn-in: checks, the lease, then the worldserver.
+pub(crate) async fn run<S: CharterStore, D: Directory>(
+    core: &Core<S, D>,
+    session: &Session,
+    frame: &Frame,
+) -> Result<Decision, Failure> {
+    let Some((_, petition)) = guild_charter::<CmsgTurnInPetition, _, _>(core, frame).await? else {
+        return Ok(Decision::Forward);
+    };
+    let guid = session
+        .identity()
+        .character_guid
+        .ok_or(Failure::NoIdentity)?;
+    if petition.owner_guid != guid {
+        // AzerothCore: only the owner turns in; anyone else is answered nothing.
+        return Ok(Decision::Forward);
+    }
+    // Fresh from the database, not the character read at login.
+    let owner = core
+        .store
+        .character(guid)
+        .await?
+        .ok_or(Failure::NoIdentity)?;
+    if owner.guild_id.is_some() {
+        let answer = server_frame(&SmsgTurnInPetitionResults {
+            result: turn_in_result::ALREADY_IN_GUILD,
+        })?;
+        return Ok(refuse(TurnInResult::AlreadyInGuild, answer));
+    }
+    if core.store.guild_named(&petition.name).await? {
+        let answer = server_frame(&rules::command_result(
+            GuildCommand::Create,
+            &petition.name,
+            GuildCommandError::NameExistsS,
+        ))?;
+        return Ok(refuse(TurnInResult::NameTaken, answer));
+    }
+    if core.settings.module {
+        let have = core.store.signatures(petition.petition_id).await?.len();
+        if have < core.settings.rules.required_signatures(&petition) as usize {
+            let answer = server_frame(&SmsgTurnInPetitionResults {
+                result: turn_in_result::NEED_MORE_SIGNATURES,
+            })?;
+            return Ok(refuse(TurnInResult::NeedMoreSignatures, answer));
+        }
+    }
+    let holder = lease_holder(session.id, petition.petition_guid);
+    let lease = take_lease(core, &holder).await?.then_some(holder);
+    if lease.is_none() {
+        warn!(
+            petition = petition.petition_guid,
+            "the guild-creation lease stayed busy; turning in without it"
+        );
+    }
+    session.state().set_turn_in(Some(TurnIn {
+        petition: petition.petition_guid,
+        name: petition.name,
+        lease,
+    }));
+    Ok(Decision::Forward)
+}
+
+/// A lease holder no other turn-in of the realm uses.
+fn lease_holder(session: u64, petition: u32) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{session}-{petition}-{nanos}", std::process::id())
+}
+
+/// Asks for the realm's guild-creation lease until it is ours or half the
+/// resolution's time is spent; whether it was taken.
+async fn take_lease<S: CharterStore, D: Directory>(
+    core: &Core<S, D>,
+    holder: &str,
+) -> Result<bool, Failure> {
+    let Some(bus) = &core.bus else {
+        return Ok(core.local_lease.take(holder, core.settings.turn_in_lease));
+    };
+    let deadline = Instant::now() + core.settings.timeout / 2;
+    loop {
+        if bus
+            .take_turn_in_lease(holder, core.settings.turn_in_lease)
+            .await?
+        {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(LEASE_RETRY).await;
+    }
+}
+
+/// Gives the lease of `turn_in` back, once a created guild shows in the database.
+async fn release_lease<S: CharterStore, D: Directory>(
+    core: &Core<S, D>,
+    turn_in: &TurnIn,
+    created: bool,
+) -> Result<(), Failure> {
+    let Some(holder) = &turn_in.lease else {
+        return Ok(());
+    };
+    if created {
+        let deadline = Instant::now() + GUILD_VISIBLE;
+        while !core.store.guild_named(&turn_in.name).await? && Instant::now() < deadline {
+            tokio::time::sleep(LEASE_RETRY).await;
+        }
+    }
+    match &core.bus {
+        Some(bus) => bus.release_turn_in_lease(holder).await?,
+        None => core.local_lease.release(holder),
+    }
+    Ok(())
+}
+
+/// `SMSG_TURN_IN_PETITION_RESULTS`: counts the outcome, notices stale worldserver
+/// caches, gives the lease back.
 pub(crate) async fn results<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
     session: &Session,
     frame: &Frame,
 ) -> Result<Decision, Failure> {
     let result = SmsgTurnInPetitionResults::decode(frame.body())?;
-    let (turn_in_result::NEED_MORE_SIGNATURES, Some(guid)) =
-        (result.result, session.state().turn_in())
-    else {
+    let Some(turn_in) = session.state().turn_in() else {
         return Ok(Decision::Forward);
     };
-    if let Some(petition) = core.store.petition(guid).await? {
+    session.state().set_turn_in(None);
+    let outcome = match result.result {
+        turn_in_result::OK => TurnInResult::Ok,
+        turn_in_result::ALREADY_IN_GUILD => TurnInResult::AlreadyInGuild,
+        turn_in_result::NEED_MORE_SIGNATURES => TurnInResult::NeedMoreSignatures,
+        _ => TurnInResult::Other,
+    };
+    count_turn_in(Answerer::Worldserver, outcome);
+    release_lease(core, &turn_in, outcome == TurnInResult::Ok).await?;
+    if outcome == TurnInResult::NeedMoreSignatures {
+        warn_if_stale(core, turn_in.petition).await?;
+    }
+    Ok(Decision::Forward)
+}
+
+/// A refusal the database could pay for: the worldserver's petition cache is stale.
+async fn warn_if_stale<S: CharterStore, D: Directory>(
+    core: &Core<S, D>,
+    petition: u32,
+) -> Result<(), Failure> {
+    if let Some(petition) = core.store.petition(petition).await? {
         let have = core.store.signatures(petition.petition_id).await?.len();
         let need = core.settings.rules.required_signatures(&petition) as usize;
         if have >= need {
             metrics::counter!(m::STALE_TURN_INS_TOTAL).increment(1);
             warn!(
-                petition = guid,
+                petition = petition.petition_guid,
                 signatures = have,
                 required = need,
-                "worldserver refused a turn-in the database can pay for: its petition cache is stale (signatures made through other worldservers load at its restart)"
+                "worldserver refused a turn-in the database can pay for: its petition cache is stale (run mod-tc9-sidecar, or restart it)"
             );
         }
     }
-    Ok(Decision::Forward)
+    Ok(())
 }
 
-/// `SMSG_GUILD_COMMAND_RESULT`: a guild created from this session's charter.
+/// `SMSG_GUILD_COMMAND_RESULT`: a guild created from this session's charter clears
+/// every sidecar's guild answers.
 pub(crate) async fn command_result<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
     session: &Session,
@@ -63,7 +214,6 @@ pub(crate) async fn command_result<S: CharterStore, D: Directory>(
         && result.error == GuildCommandError::Success
         && session.state().turn_in().is_some()
     {
-        session.state().set_turn_in(None);
         info!(guild = %result.name, "guild created from a charter");
         core.publish_guild_changed(&result.name).await?;
     }

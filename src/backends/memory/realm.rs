@@ -25,6 +25,8 @@ struct Hub {
     outbox: Vec<Stored>,
     next_id: i64,
     wakers: HashMap<String, Vec<mpsc::Sender<()>>>,
+    /// The guild-creation lease: holder and expiry.
+    lease: Option<(String, Instant)>,
 }
 
 /// The directory and outbox of the sidecars of one process.
@@ -218,6 +220,40 @@ impl Directory for MemoryBus {
             let (wake, woken) = mpsc::channel(1);
             hub.wakers.entry(me).or_default().push(wake);
             Listener::new(woken, None)
+        })
+    }
+
+    fn take_turn_in_lease(
+        &self,
+        holder: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        let holder = holder.to_owned();
+        self.with(move |hub| {
+            let free = hub
+                .lease
+                .as_ref()
+                .is_none_or(|(held_by, until)| *until < Instant::now() || *held_by == holder);
+            if free {
+                hub.lease = Some((holder, Instant::now() + ttl));
+            }
+            free
+        })
+    }
+
+    fn release_turn_in_lease(
+        &self,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let holder = holder.to_owned();
+        self.with(move |hub| {
+            if hub
+                .lease
+                .as_ref()
+                .is_some_and(|(held_by, _)| *held_by == holder)
+            {
+                hub.lease = None;
+            }
         })
     }
 }

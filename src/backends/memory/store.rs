@@ -9,23 +9,40 @@ use tc9_charter::{BackendError, CharterStore};
 
 use super::{lock, World};
 
+/// The tables of an in-memory characters database.
 #[derive(Debug, Default)]
-struct Tables {
-    characters: HashMap<u32, Player>,
-    petitions: HashMap<u32, Petition>,
-    /// `(petition_id, signature)` rows: signatures belong to their petition by id,
+pub struct Tables {
+    /// `characters` with their `guild_member` guild.
+    pub characters: HashMap<u32, Player>,
+    /// `petition`, by `petitionguid`.
+    pub petitions: HashMap<u32, Petition>,
+    /// `petition_sign` rows: `petition_id`, `petitionguid` (0 where the worldserver
+    /// wrote the row) and the signature. Signatures belong to their petition by id,
     /// as AzerothCore relates them.
-    signatures: Vec<(u32, Signature)>,
-    guilds: HashMap<u32, Guild>,
+    pub signatures: Vec<SignatureRow>,
+    /// `guild` with its ranks, by `guildid`.
+    pub guilds: HashMap<u32, Guild>,
+}
+
+/// One `petition_sign` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureRow {
+    /// `petition_id`.
+    pub petition_id: u32,
+    /// `petitionguid` (0 for the worldserver's own rows).
+    pub petition_guid: u32,
+    /// `playerguid`, `player_account`.
+    pub signature: Signature,
 }
 
 impl Tables {
-    fn signatures_of(&self, petition_id: u32) -> Vec<Signature> {
+    /// The signatures of petition `petition_id`, by player guid.
+    pub fn signatures_of(&self, petition_id: u32) -> Vec<Signature> {
         let mut rows: Vec<Signature> = self
             .signatures
             .iter()
-            .filter(|(p, _)| *p == petition_id)
-            .map(|(_, s)| *s)
+            .filter(|r| r.petition_id == petition_id)
+            .map(|r| r.signature)
             .collect();
         rows.sort_by_key(|s| s.player_guid);
         rows
@@ -81,13 +98,14 @@ impl MemoryStore {
                 .petitions
                 .get(&s.petition)
                 .map_or(s.petition, |p| p.petition_id);
-            t.signatures.push((
+            t.signatures.push(SignatureRow {
                 petition_id,
-                Signature {
+                petition_guid: s.petition,
+                signature: Signature {
                     player_guid: s.player,
                     account: s.account,
                 },
-            ));
+            });
         }
         for g in &world.guild {
             t.guilds.insert(
@@ -105,6 +123,11 @@ impl MemoryStore {
                 },
             );
         }
+    }
+
+    /// Runs `f` over the tables, under their lock.
+    pub fn with_tables<R>(&self, f: impl FnOnce(&mut Tables) -> R) -> R {
+        f(&mut lock(&self.tables))
     }
 
     /// The signatures recorded for the charter item `petition_guid`.
@@ -150,6 +173,11 @@ impl CharterStore for MemoryStore {
         async move { Ok(found) }
     }
 
+    fn guild_named(&self, name: &str) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        let found = lock(&self.tables).guilds.values().any(|g| g.name == name);
+        async move { Ok(found) }
+    }
+
     fn sign(
         &self,
         petition_guid: u32,
@@ -166,13 +194,14 @@ impl CharterStore for MemoryStore {
             let verdict =
                 rules::judge_sign(&petition, &signatures, signer, owner_race, invited, rules);
             if let SignVerdict::Record(_) = verdict {
-                t.signatures.push((
-                    petition.petition_id,
-                    Signature {
+                t.signatures.push(SignatureRow {
+                    petition_id: petition.petition_id,
+                    petition_guid: petition.petition_guid,
+                    signature: Signature {
                         player_guid: signer.guid,
                         account: signer.account,
                     },
-                ));
+                });
             }
             (petition, verdict)
         });

@@ -251,4 +251,43 @@ impl Directory for Bus {
         })
         .await
     }
+
+    /// The lease is one row (id 1): taken when free, expired, or already ours.
+    async fn take_turn_in_lease(&self, holder: &str, ttl: Duration) -> Result<bool, BackendError> {
+        op("take_turn_in_lease", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            let row = client
+                .query_opt(
+                    &format!(
+                        "INSERT INTO {s}.turn_in_lease (id, holder, expires_at)
+                         VALUES (1, $1, now() + make_interval(secs => $2))
+                         ON CONFLICT (id) DO UPDATE
+                         SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                         WHERE {s}.turn_in_lease.expires_at < now()
+                            OR {s}.turn_in_lease.holder = EXCLUDED.holder
+                         RETURNING holder"
+                    ),
+                    &[&holder, &ttl.as_secs_f64()],
+                )
+                .await?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    async fn release_turn_in_lease(&self, holder: &str) -> Result<(), BackendError> {
+        op("release_turn_in_lease", async move {
+            let client = self.pool.get().await?;
+            let s = ident(&self.schema);
+            client
+                .execute(
+                    &format!("DELETE FROM {s}.turn_in_lease WHERE id = 1 AND holder = $1"),
+                    &[&holder],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
+    }
 }

@@ -59,6 +59,8 @@ pub const OPERATIONS: &[&str] = &[
     "expire",
     "backlog",
     "listen",
+    "take_turn_in_lease",
+    "release_turn_in_lease",
 ];
 
 /// Runs the bus operation `name`, timed, with its error as the charter's.

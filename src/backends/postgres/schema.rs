@@ -30,6 +30,10 @@ impl Bus {
                  payload bytea NOT NULL,
                  created_at timestamptz NOT NULL DEFAULT now(),
                  delivered_at timestamptz);
+             CREATE TABLE IF NOT EXISTS {s}.turn_in_lease (
+                 id integer PRIMARY KEY,
+                 holder text NOT NULL,
+                 expires_at timestamptz NOT NULL);
              CREATE INDEX IF NOT EXISTS outbox_pending
                  ON {s}.outbox (target_sidecar, id) WHERE delivered_at IS NULL;"
         ))
