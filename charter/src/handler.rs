@@ -198,7 +198,7 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
     }
 
     async fn handle(&self, session: &Session, frame: &Frame) -> Decision {
-        let core = &*self.core;
+        let core = &self.core;
         let kind = frame.opcode().name().unwrap_or("other");
         let limit = core.settings.timeout;
         let mut tell_owner = None;

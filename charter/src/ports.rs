@@ -59,6 +59,11 @@ pub trait CharterStore: Send + Sync + 'static {
         &self,
         guild_id: u32,
     ) -> impl Future<Output = Result<Option<Guild>, BackendError>> + Send;
+    /// The guild charter `owner` holds, if any (one per owner and type).
+    fn charter_of(
+        &self,
+        owner: u32,
+    ) -> impl Future<Output = Result<Option<Petition>, BackendError>> + Send;
     /// Whether a guild called `name` exists on any worldserver of the realm.
     fn guild_named(&self, name: &str) -> impl Future<Output = Result<bool, BackendError>> + Send;
     /// Judges and, when the rules allow, records a signature atomically; `None` when

@@ -47,6 +47,7 @@ pub const QUERIES: &[&str] = &[
     "signatures",
     "guild",
     "guild_named",
+    "charter_of",
     "sign",
 ];
 
@@ -165,6 +166,22 @@ impl Db {
                 emblem: [s, c, bs, bc, bg],
                 ranks,
             }))
+        })
+        .await
+    }
+
+    /// The guild charter `owner` holds, if any.
+    pub async fn charter_of(&self, owner: u32) -> Result<Option<Petition>, StoreError> {
+        timed(DB, "charter_of", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let row: Option<PetitionRow> = conn
+                .exec_first(
+                    "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
+                     WHERE ownerguid = ? AND type = ?",
+                    (owner, tc9_codec::messages::petition::GUILD_CHARTER_TYPE),
+                )
+                .await?;
+            Ok(row.map(petition_from_row))
         })
         .await
     }
@@ -296,6 +313,11 @@ impl CharterStore for Db {
     }
     async fn guild(&self, guild_id: u32) -> Result<Option<Guild>, BackendError> {
         Db::guild(self, guild_id).await.map_err(BackendError::store)
+    }
+    async fn charter_of(&self, owner: u32) -> Result<Option<Petition>, BackendError> {
+        Db::charter_of(self, owner)
+            .await
+            .map_err(BackendError::store)
     }
     async fn guild_named(&self, name: &str) -> Result<bool, BackendError> {
         Db::guild_named(self, name)

@@ -3,14 +3,18 @@
 //! charter command starts with [`guild_charter`]: decode the frame, fetch the
 //! petition it names, and forward the frame unless that petition is a guild charter.
 
+mod buy;
 mod decline;
 mod guild_event;
 mod guild_query;
+mod lease;
 mod offer;
 mod query;
 mod show;
 mod sign;
 mod turn_in;
+
+use std::sync::Arc;
 
 use tc9_codec::messages::{
     CmsgOfferPetition, CmsgPetitionQuery, CmsgPetitionShowSignatures, CmsgPetitionSign,
@@ -34,6 +38,7 @@ pub const CLIENT_OPCODES: &[Opcode] = &[
     Opcode::MSG_PETITION_DECLINE,
     Opcode::CMSG_TURN_IN_PETITION,
     Opcode::CMSG_GUILD_QUERY,
+    Opcode::CMSG_PETITION_BUY,
 ];
 
 /// Server opcodes the charter intercepts.
@@ -55,7 +60,7 @@ pub(crate) fn intercepts(origin: Origin, opcode: Opcode) -> bool {
 /// Resolves one intercepted frame; a result the charter owner must also hear goes
 /// to `tell_owner`, to be delivered after the decision.
 pub(crate) async fn run<S: CharterStore, D: Directory>(
-    core: &Core<S, D>,
+    core: &Arc<Core<S, D>>,
     session: &Session,
     frame: &Frame,
     tell_owner: &mut Option<(u32, Frame)>,
@@ -72,6 +77,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         (Origin::Client, Opcode::MSG_PETITION_DECLINE) => decline::run(core, session, frame).await,
         (Origin::Client, Opcode::CMSG_TURN_IN_PETITION) => turn_in::run(core, session, frame).await,
         (Origin::Client, Opcode::CMSG_GUILD_QUERY) => guild_query::run(core, frame).await,
+        (Origin::Client, Opcode::CMSG_PETITION_BUY) => buy::run(core, session, frame).await,
         (Origin::Server, Opcode::SMSG_PETITION_SHOW_SIGNATURES) => show::rewrite(core, frame).await,
         (Origin::Server, Opcode::SMSG_GUILD_EVENT) => guild_event::run(core, frame).await,
         (Origin::Server, Opcode::SMSG_TURN_IN_PETITION_RESULTS) => {

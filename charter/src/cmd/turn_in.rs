@@ -9,7 +9,7 @@
 //! create their guilds one after the other; the lease goes back with the
 //! worldserver's answer, or expires when none comes.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tc9_codec::messages::petition::turn_in_result;
 use tc9_codec::messages::{
@@ -20,15 +20,13 @@ use tc9_codec::{Frame, Message};
 use tc9_proxy::Decision;
 use tracing::{info, warn};
 
-use super::{guild_charter, server_frame};
+use super::{guild_charter, lease, server_frame};
 use crate::handler::{Core, Failure};
 use crate::metrics::{self as m, count_turn_in, Answerer, TurnInResult};
 use crate::ports::{CharterStore, Directory};
 use crate::presence::{Session, TurnIn};
 use crate::rules;
 
-/// How often a busy guild-creation lease is asked for again.
-const LEASE_RETRY: Duration = Duration::from_millis(25);
 /// How long a created guild may take to show in the database before the lease goes
 /// back anyway (AzerothCore commits its rows asynchronously).
 const GUILD_VISIBLE: Duration = Duration::from_secs(1);
@@ -85,8 +83,8 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
             return Ok(refuse(TurnInResult::NeedMoreSignatures, answer));
         }
     }
-    let holder = lease_holder(session.id, petition.petition_guid);
-    let lease = take_lease(core, &holder).await?.then_some(holder);
+    let holder = lease::holder(session.id, petition.petition_guid);
+    let lease = lease::take(core, &holder).await?.then_some(holder);
     if lease.is_none() {
         warn!(
             petition = petition.petition_guid,
@@ -101,38 +99,6 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     Ok(Decision::Forward)
 }
 
-/// A lease holder no other turn-in of the realm uses.
-fn lease_holder(session: u64, petition: u32) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{}-{session}-{petition}-{nanos}", std::process::id())
-}
-
-/// Asks for the realm's guild-creation lease until it is ours or half the
-/// resolution's time is spent; whether it was taken.
-async fn take_lease<S: CharterStore, D: Directory>(
-    core: &Core<S, D>,
-    holder: &str,
-) -> Result<bool, Failure> {
-    let Some(bus) = &core.bus else {
-        return Ok(core.local_lease.take(holder, core.settings.turn_in_lease));
-    };
-    let deadline = Instant::now() + core.settings.timeout / 2;
-    loop {
-        if bus
-            .take_turn_in_lease(holder, core.settings.turn_in_lease)
-            .await?
-        {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(LEASE_RETRY).await;
-    }
-}
-
 /// Gives the lease of `turn_in` back, once a created guild shows in the database.
 async fn release_lease<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
@@ -145,14 +111,10 @@ async fn release_lease<S: CharterStore, D: Directory>(
     if created {
         let deadline = Instant::now() + GUILD_VISIBLE;
         while !core.store.guild_named(&turn_in.name).await? && Instant::now() < deadline {
-            tokio::time::sleep(LEASE_RETRY).await;
+            tokio::time::sleep(lease::RETRY).await;
         }
     }
-    match &core.bus {
-        Some(bus) => bus.release_turn_in_lease(holder).await?,
-        None => core.local_lease.release(holder),
-    }
-    Ok(())
+    lease::release(core, holder).await
 }
 
 /// `SMSG_TURN_IN_PETITION_RESULTS`: counts the outcome, notices stale worldserver

@@ -173,6 +173,18 @@ impl CharterStore for MemoryStore {
         async move { Ok(found) }
     }
 
+    fn charter_of(
+        &self,
+        owner: u32,
+    ) -> impl Future<Output = Result<Option<Petition>, BackendError>> + Send {
+        let found = lock(&self.tables)
+            .petitions
+            .values()
+            .find(|p| p.owner_guid == owner && p.is_guild_charter())
+            .cloned();
+        async move { Ok(found) }
+    }
+
     fn guild_named(&self, name: &str) -> impl Future<Output = Result<bool, BackendError>> + Send {
         let found = lock(&self.tables).guilds.values().any(|g| g.name == name);
         async move { Ok(found) }

@@ -82,6 +82,8 @@ struct Core<D> {
     memory: Mutex<Memory>,
     /// Connected players, by guid: their session's outgoing frames.
     online: Mutex<HashMap<u32, mpsc::UnboundedSender<Frame>>>,
+    /// Client frames received, by opcode.
+    received: Mutex<HashMap<Opcode, usize>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -102,6 +104,7 @@ pub struct ModelWorldserver {
     addr: SocketAddr,
     task: JoinHandle<()>,
     memory: Arc<dyn Fn() -> MemoryView + Send + Sync>,
+    received: Arc<dyn Fn(Opcode) -> usize + Send + Sync>,
 }
 
 /// A copy of what a model holds in memory, for tests.
@@ -125,6 +128,7 @@ impl ModelWorldserver {
             config,
             memory: Mutex::new(memory),
             online: Mutex::new(HashMap::new()),
+            received: Mutex::new(HashMap::new()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -143,12 +147,25 @@ impl ModelWorldserver {
                 guilds: m.guilds.clone(),
             }
         });
-        Ok(ModelWorldserver { addr, task, memory })
+        let counted = Arc::clone(&core);
+        let received =
+            Arc::new(move |opcode| lock(&counted.received).get(&opcode).copied().unwrap_or(0));
+        Ok(ModelWorldserver {
+            addr,
+            task,
+            memory,
+            received,
+        })
     }
 
     /// Where a sidecar connects.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many client frames of `opcode` the worldserver received.
+    pub fn received(&self, opcode: Opcode) -> usize {
+        (self.received)(opcode)
     }
 
     /// What the worldserver holds in memory now.
@@ -185,6 +202,7 @@ async fn session<D: WorldDb>(core: Arc<Core<D>>, stream: TcpStream) {
                 Ok(None) => break,
                 Err(_) => break 'session,
             };
+            *lock(&core.received).entry(frame.opcode()).or_default() += 1;
             let replies = match (frame.opcode(), player.as_mut()) {
                 (Opcode::CMSG_PLAYER_LOGIN, _) => {
                     player = log_in(&core, &frame).await;
