@@ -1,5 +1,6 @@
 //! The README's first command: `tc9-sidecar demo` runs with no database and no
-//! configuration and walks a charter across two worldservers.
+//! configuration and walks a charter from purchase to guild across three
+//! worldservers.
 
 use std::process::Command;
 
@@ -16,22 +17,29 @@ fn demo_runs_without_any_database() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for line in [
+    let story = [
+        "Anduin@A sends    CMSG_PETITION_BUY (0x1BD)",
         "Anduin@A sends    CMSG_OFFER_PETITION (0x1C3)",
         "Jaina@B receives SMSG_PETITION_SHOW_SIGNATURES (0x1BF)",
         "Jaina@B sends    CMSG_PETITION_SIGN (0x1C0)",
+        "Jaina@B receives SMSG_PETITION_SIGN_RESULTS (0x1C1)",
         "Anduin@A receives SMSG_PETITION_SIGN_RESULTS (0x1C1)",
-        "The charter now has 1 signature(s): player 2 (account 2).",
+        "Tyrande@C sends    CMSG_PETITION_SIGN (0x1C0)",
+        "Anduin@A sends    CMSG_TURN_IN_PETITION (0x1C4)",
+        "Anduin@A receives SMSG_GUILD_COMMAND_RESULT (0x093)",
+        "Anduin@A receives SMSG_TURN_IN_PETITION_RESULTS (0x1C5)",
+        "Tyrande@C sends    CMSG_GUILD_QUERY (0x054)",
+        "Tyrande@C receives SMSG_GUILD_QUERY_RESPONSE (0x055)",
+        "name = \"Silver Hand\"",
+        "The guild Silver Hand (id 1) has 5 members: Anduin, Jaina, Tyrande, Varian, Velen.",
         "Demo complete.",
-    ] {
-        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    ];
+    // In this order.
+    let mut from = 0;
+    for line in story {
+        let at = stdout[from..]
+            .find(line)
+            .unwrap_or_else(|| panic!("missing {line:?} after byte {from} in\n{stdout}"));
+        from += at + line.len();
     }
-    // The owner hears of the signature after the signer does.
-    let signer = stdout
-        .find("Jaina@B receives SMSG_PETITION_SIGN_RESULTS")
-        .unwrap();
-    let owner = stdout
-        .find("Anduin@A receives SMSG_PETITION_SIGN_RESULTS")
-        .unwrap();
-    assert!(signer < owner);
 }

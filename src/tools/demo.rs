@@ -1,32 +1,39 @@
-//! `tc9-sidecar demo`: a realm of two worldservers in one process, with no database.
+//! `tc9-sidecar demo`: a realm of three worldservers in one process, with no
+//! database.
 //!
-//! Two sidecars with in-memory backends sit in front of two scripted worldservers. A
-//! player on worldserver A offers a guild charter to a player on worldserver B, who
-//! signs it; every packet a player sends or receives is printed decoded.
+//! Three models of the AzerothCore worldserver (with `mod-tc9-sidecar`) share one
+//! in-memory characters database; a sidecar with in-memory backends sits in front of
+//! each. Anduin buys a guild charter on worldserver A, offers it to four players on
+//! A, B and C, who sign it; he turns it in on A, the guild is created, and Tyrande
+//! on C asks for it. Every packet a player sends or receives is printed decoded.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{bail, ensure, Context};
 use bytes::BytesMut;
-use tc9_codec::messages::petition::sign_result;
+use tc9_charter::CharterStore;
+use tc9_codec::messages::petition::{sign_result, turn_in_result};
 use tc9_codec::messages::{
-    CmsgOfferPetition, CmsgPetitionSign, CmsgPlayerLogin, SmsgLoginVerifyWorld,
-    SmsgPetitionShowSignatures, SmsgPetitionSignResults,
+    CmsgGuildQuery, CmsgOfferPetition, CmsgPetitionBuy, CmsgPetitionSign, CmsgPlayerLogin,
+    CmsgTurnInPetition, GuildCommandError, SmsgGuildCommandResult, SmsgGuildQueryResponse,
+    SmsgLoginVerifyWorld, SmsgPetitionShowSignatures, SmsgPetitionSignResults,
+    SmsgTurnInPetitionResults,
 };
 use tc9_codec::wire::Guid;
 use tc9_codec::{decode_frame, Frame, FrameCodec, Message, Opcode, Origin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
 use crate::app::Sidecar;
 use crate::backends::memory::{MemoryRealm, MemoryStore, World};
 use crate::config::Config;
+use crate::tools::worldserver::{ModelConfig, ModelWorldserver};
 
-/// The demo's world: two Alliance players and a charter bought on worldserver A.
+/// The demo's realm: five Alliance players; MinPetitionSigns is 4.
 const WORLD: &str = r#"
 [[character]]
 guid = 1
@@ -40,60 +47,40 @@ account = 2
 name = "Jaina"
 race = 1
 
-[[petition]]
-guid = 500
-owner = 1
-name = "Silver Hand"
+[[character]]
+guid = 3
+account = 3
+name = "Varian"
+race = 1
+
+[[character]]
+guid = 4
+account = 4
+name = "Tyrande"
+race = 4
+
+[[character]]
+guid = 5
+account = 5
+name = "Velen"
+race = 11
 "#;
+
+/// Signatures a guild charter needs in the demo's realm.
+const MIN_SIGNS: u32 = 4;
+/// The guild's name.
+const GUILD: &str = "Silver Hand";
+/// The signers, by guid, with the worldserver each plays on.
+const SIGNERS: [(u32, usize); 4] = [(2, 1), (3, 1), (4, 2), (5, 0)];
+/// The worldservers.
+const IDS: [&str; 3] = ["A", "B", "C"];
 
 /// How long any step may take.
 const STEP: Duration = Duration::from_secs(5);
 
-/// Opcodes a scripted worldserver received.
-type Seen = Arc<Mutex<Vec<Opcode>>>;
-
-/// A worldserver that logs characters in, records what it receives and otherwise
-/// listens.
-async fn worldserver(seen: Seen) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let seen = Arc::clone(&seen);
-            tokio::spawn(async move {
-                let mut codec = FrameCodec::client();
-                let mut buf = BytesMut::new();
-                loop {
-                    while let Ok(Some(frame)) = codec.decode(&mut buf) {
-                        seen.lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(frame.opcode());
-                        if frame.opcode() == Opcode::CMSG_PLAYER_LOGIN {
-                            let Ok(welcome) = Frame::from_message(
-                                Origin::Server,
-                                &SmsgLoginVerifyWorld::default(),
-                            ) else {
-                                return;
-                            };
-                            if stream.write_all(welcome.as_bytes()).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    match stream.read_buf(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                }
-            });
-        }
-    });
-    Ok(addr)
-}
-
 /// A player's client behind the gateway, logging what it sends and receives.
 struct Player {
-    name: &'static str,
+    name: String,
     stream: TcpStream,
     buf: BytesMut,
     codec: FrameCodec,
@@ -102,7 +89,7 @@ struct Player {
 
 impl Player {
     async fn connect(
-        name: &'static str,
+        name: String,
         sidecar: SocketAddr,
         log: &Arc<Mutex<Vec<u8>>>,
     ) -> anyhow::Result<Player> {
@@ -170,105 +157,187 @@ pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
     let world: World = toml::from_str(WORLD)?;
     let store = MemoryStore::from_world(&world);
     let realm = MemoryRealm::new();
-    let seen = Seen::default();
-    let mut running = Vec::new();
-    for id in ["A", "B"] {
+    let mut worlds = Vec::new();
+    let mut sidecars = Vec::new();
+    for (n, id) in IDS.into_iter().enumerate() {
+        let model = ModelWorldserver::start(
+            store.clone(),
+            ModelConfig {
+                module: true,
+                min_petition_signs: MIN_SIGNS,
+                first_item: 1000 * (n as u32 + 1),
+                ..ModelConfig::default()
+            },
+        )
+        .await?;
         let config = Config {
             listen: "127.0.0.1:0".parse()?,
-            upstream: worldserver(Arc::clone(&seen)).await?.to_string(),
+            upstream: model.addr().to_string(),
             sidecar_id: id.to_owned(),
             bus_poll_ms: 50,
             shutdown_grace_secs: 0,
             worldserver_module: true,
+            min_petition_signs: MIN_SIGNS,
             ..Config::default()
         };
-        running.push(Sidecar::in_memory(&config, &store, &realm).await?);
+        sidecars.push(Sidecar::in_memory(&config, &store, &realm).await?);
+        worlds.push(model);
     }
-    let sidecars: Vec<_> = running.iter().map(Sidecar::addr).collect();
     writeln!(
         out,
-        "tc9-sidecar demo: two worldservers, a sidecar in front of each, no database"
+        "tc9-sidecar demo: three worldservers (AzerothCore models with mod-tc9-sidecar), a sidecar in front of each, no database"
     )?;
-    writeln!(out, "  sidecar A on {} -> worldserver A", sidecars[0])?;
-    writeln!(out, "  sidecar B on {} -> worldserver B", sidecars[1])?;
+    for (id, sidecar) in IDS.iter().zip(&sidecars) {
+        writeln!(
+            out,
+            "  sidecar {id} on {} -> worldserver {id}",
+            sidecar.addr()
+        )?;
+    }
     writeln!(
         out,
-        "  Anduin plays on A and owns the guild charter \"Silver Hand\"; Jaina plays on B"
+        "  Anduin plays on A; Velen on A, Jaina and Varian on B, Tyrande on C; a guild charter needs {MIN_SIGNS} signatures"
     )?;
     writeln!(out)?;
 
     let log = Arc::new(Mutex::new(Vec::new()));
-    let result = async {
-        let mut anduin = Player::connect("Anduin@A", sidecars[0], &log).await?;
-        let mut jaina = Player::connect("Jaina@B", sidecars[1], &log).await?;
-        for (player, guid) in [(&mut anduin, 1), (&mut jaina, 2)] {
+    let result = story(&store, &sidecars, &log).await;
+    for sidecar in sidecars {
+        sidecar.stop().await?;
+    }
+    out.write_all(&log.lock().unwrap_or_else(|e| e.into_inner()))?;
+    let guild_id = result?;
+    let signs: usize = IDS
+        .iter()
+        .zip(&worlds)
+        .map(|(_, w)| w.received(Opcode::CMSG_PETITION_SIGN))
+        .sum();
+    let members = store.with_tables(|t| {
+        t.characters
+            .values()
+            .filter(|c| c.guild_id == Some(guild_id))
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+    });
+    writeln!(out)?;
+    writeln!(
+        out,
+        "The guild {GUILD} (id {guild_id}) has {} members: {}.",
+        members.len(),
+        {
+            let mut names = members;
+            names.sort();
+            names.join(", ")
+        }
+    )?;
+    writeln!(
+        out,
+        "The sidecars recorded the signatures across worldservers (the worldservers received {signs} CMSG_PETITION_SIGN);"
+    )?;
+    writeln!(
+        out,
+        "worldserver A's native turn-in counted them from the database, and C's sidecar answered for the new guild. Demo complete."
+    )?;
+    Ok(())
+}
+
+/// The story, every packet logged; the new guild's id.
+async fn story(
+    store: &MemoryStore,
+    sidecars: &[Sidecar],
+    log: &Arc<Mutex<Vec<u8>>>,
+) -> anyhow::Result<u32> {
+    let name =
+        |guid: u32| ["", "Anduin", "Jaina", "Varian", "Tyrande", "Velen"][guid as usize].to_owned();
+    let join = |guid: u32, at: usize| {
+        let who = format!("{}@{}", name(guid), IDS[at]);
+        let addr = sidecars[at].addr();
+        let log = Arc::clone(log);
+        async move {
+            let mut player = Player::connect(who, addr, &log).await?;
             player
                 .send(&CmsgPlayerLogin {
                     guid: Guid::player(guid),
                 })
                 .await?;
             player.receive::<SmsgLoginVerifyWorld>().await?;
+            anyhow::Ok(player)
         }
-        // Presence reaches the directory once the login is forwarded.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut anduin = join(1, 0).await?;
+    let mut signers = Vec::new();
+    for (guid, at) in SIGNERS {
+        signers.push((guid, join(guid, at).await?));
+    }
+    // Presence reaches the directory once the logins are forwarded.
+    tokio::time::sleep(Duration::from_millis(100)).await;
 
+    anduin
+        .send(&CmsgPetitionBuy {
+            name: GUILD.to_owned(),
+            index: 1,
+            ..CmsgPetitionBuy::default()
+        })
+        .await?;
+    let deadline = Instant::now() + STEP;
+    let charter = loop {
+        if let Some(charter) = store.charter_of(1).await? {
+            break charter;
+        }
+        ensure!(Instant::now() < deadline, "the charter was never bought");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let item = Guid::item(charter.petition_guid);
+
+    for (guid, signer) in &mut signers {
         anduin
             .send(&CmsgOfferPetition {
                 unk: 0,
-                petition: Guid::item(500),
-                target: Guid::player(2),
+                petition: item,
+                target: Guid::player(*guid),
             })
             .await?;
-        let shown = jaina.receive::<SmsgPetitionShowSignatures>().await?;
-        if shown.owner != Guid::player(1) || shown.petition != Guid::item(500) {
-            bail!("Jaina was shown the wrong charter: {shown:?}");
-        }
-
-        jaina
+        let shown = signer.receive::<SmsgPetitionShowSignatures>().await?;
+        ensure!(
+            shown.petition == item,
+            "{} was shown {shown:?}",
+            signer.name
+        );
+        signer
             .send(&CmsgPetitionSign {
-                petition: Guid::item(500),
+                petition: item,
                 unk: 1,
             })
             .await?;
-        let signer_sees = jaina.receive::<SmsgPetitionSignResults>().await?;
-        let owner_sees = anduin.receive::<SmsgPetitionSignResults>().await?;
-        for seen in [signer_sees, owner_sees] {
-            if seen.result != sign_result::OK || seen.signer != Guid::player(2) {
-                bail!("unexpected signature result: {seen:?}");
+        for player in [&mut *signer, &mut anduin] {
+            let result = player.receive::<SmsgPetitionSignResults>().await?;
+            if result.result != sign_result::OK || result.signer != Guid::player(*guid) {
+                bail!("unexpected signature result: {result:?}");
             }
         }
-        let resolved = [Opcode::CMSG_OFFER_PETITION, Opcode::CMSG_PETITION_SIGN];
-        let leaked: Vec<Opcode> = seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .filter(|op| resolved.contains(op))
-            .collect();
-        if !leaked.is_empty() {
-            bail!("a worldserver received {leaked:?}, which the sidecars should resolve");
-        }
-        anyhow::Ok(store.signatures_now(500))
     }
-    .await;
-    for sidecar in running {
-        sidecar.stop().await?;
-    }
-    out.write_all(&log.lock().unwrap_or_else(|e| e.into_inner()))?;
-    let rows = result?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "The charter now has {} signature(s): {}. The worldservers never saw the offer or the signature;",
-        rows.len(),
-        rows.iter()
-            .map(|s| format!("player {} (account {})", s.player_guid, s.account))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )?;
-    writeln!(
-        out,
-        "the sidecars resolved them across worldservers. Demo complete."
-    )?;
-    Ok(())
+
+    anduin
+        .send(&CmsgTurnInPetition {
+            petition: item,
+            arena_emblem: None,
+        })
+        .await?;
+    let created = anduin.receive::<SmsgGuildCommandResult>().await?;
+    ensure!(created.error == GuildCommandError::Success, "{created:?}");
+    let turned = anduin.receive::<SmsgTurnInPetitionResults>().await?;
+    ensure!(turned.result == turn_in_result::OK, "{turned:?}");
+
+    let guild_id = store
+        .with_tables(|t| t.guilds.values().find(|g| g.name == GUILD).map(|g| g.id))
+        .context("the guild is in the database")?;
+    let tyrande = &mut signers
+        .iter_mut()
+        .find(|(guid, _)| *guid == 4)
+        .context("Tyrande plays on C")?
+        .1;
+    tyrande.send(&CmsgGuildQuery { guild_id }).await?;
+    let answer = tyrande.receive::<SmsgGuildQueryResponse>().await?;
+    ensure!(answer.name == GUILD, "{answer:?}");
+    Ok(guild_id)
 }
