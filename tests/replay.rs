@@ -876,7 +876,12 @@ const MODEL_TURN_INS: [(&str, u32, u32, usize); 4] = [
 /// 20..=24 on Dagny's.
 fn model_world() -> String {
     let mut world = MODEL_WORLD.to_owned();
-    for (petition, players) in [(700, 10..=18), (701, 10..=18), (702, 10..=18), (703, 20..=24)] {
+    for (petition, players) in [
+        (700, 10..=18),
+        (701, 10..=18),
+        (702, 10..=18),
+        (703, 20..=24),
+    ] {
         for player in players {
             world.push_str(&format!(
                 "\n[[signature]]\npetition = {petition}\nplayer = {player}\naccount = {player}\n"
