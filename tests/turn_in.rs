@@ -319,7 +319,20 @@ async fn whole_life() -> Result<()> {
     );
 
     let ok_after = metric(&realm.sidecars[0], TURN_INS_OK).await?;
-    eprintln!("turn-ins answered by the worldserver with ok on sidecar A: {ok_before} before, {ok_after} after");
+    for result in [
+        "ok",
+        "already_in_guild",
+        "name_taken",
+        "need_more_signatures",
+        "other",
+    ] {
+        for by in ["sidecar", "worldserver"] {
+            let labels = [format!("by=\"{by}\""), format!("result=\"{result}\"")];
+            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+            let count = metric(&realm.sidecars[0], ("tc9_sidecar_turn_ins_total", &labels)).await?;
+            eprintln!("tc9_sidecar_turn_ins_total by={by} result={result}: {count}");
+        }
+    }
     ensure!(
         ok_after >= ok_before + 1.0,
         "the successful turn-in is counted"
