@@ -215,6 +215,11 @@ async fn metrics_move_with_traffic_and_a_signature() {
     let delta = |name: &str, labels: &[(&str, &str)]| {
         value(&after, name, labels) - value(&before, name, labels)
     };
+    assert_eq!(
+        value(&after, "tc9_sidecar_worldserver_module", &[]),
+        1.0,
+        "the mode is exported: worldserver_module = true"
+    );
     let c2s_other = [("direction", "c2s"), ("opcode", "other")];
     assert_eq!(delta("tc9_sidecar_frames_total", &c2s_other), 11.0);
     assert_eq!(

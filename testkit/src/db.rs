@@ -226,12 +226,19 @@ impl MariaDb {
 
     /// The signature rows of the petition `petition_id`, however they were written.
     pub async fn signatures_by_id(&self, petition_id: u32) -> Result<Vec<SignRow>> {
+        self.sign_rows("petition_id", petition_id).await
+    }
+
+    /// The `petition_sign` rows whose `column` is `value`, by player.
+    async fn sign_rows(&self, column: &str, value: u32) -> Result<Vec<SignRow>> {
         let mut conn = self.pool.get_conn().await?;
         Ok(conn
             .exec(
-                "SELECT ownerguid, petitionguid, petition_id, playerguid, player_account, type \
-                 FROM petition_sign WHERE petition_id = ? ORDER BY playerguid",
-                (petition_id,),
+                format!(
+                    "SELECT ownerguid, petitionguid, petition_id, playerguid, player_account, type \
+                     FROM petition_sign WHERE {column} = ? ORDER BY playerguid"
+                ),
+                (value,),
             )
             .await?)
     }
@@ -280,14 +287,7 @@ impl MariaDb {
 
     /// The signature rows of the charter item `petition`, by player.
     pub async fn signatures(&self, petition: u32) -> Result<Vec<SignRow>> {
-        let mut conn = self.pool.get_conn().await?;
-        Ok(conn
-            .exec(
-                "SELECT ownerguid, petitionguid, petition_id, playerguid, player_account, type \
-                 FROM petition_sign WHERE petitionguid = ? ORDER BY playerguid",
-                (petition,),
-            )
-            .await?)
+        self.sign_rows("petitionguid", petition).await
     }
 
     /// The players who signed the charter item `petition`, by guid.
