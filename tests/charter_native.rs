@@ -136,3 +136,57 @@ async fn native_rows() -> Result<()> {
     )?;
     sidecar.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guild_joined_after_login_counts() -> Result<()> {
+    timeout(Duration::from_secs(60), joined_after_login())
+        .await
+        .context("the test took too long")?
+}
+
+/// A character that joins a guild while it plays can no longer sign, nor be shown a
+/// guild charter: the rules read membership when they decide, not at login.
+async fn joined_after_login() -> Result<()> {
+    let Some(db) = MariaDb::azerothcore("joined").await? else {
+        return Ok(());
+    };
+    db.character(OWNER, 1, "Owner", 1).await?;
+    db.character(FRESH, 131, "Fresh", 1).await?;
+    db.petition(OWNER, CHARTER, PETITION_ID, "Natives").await?;
+    let world = World::start().await?;
+    let sidecar = start_sidecar(Config {
+        characters_db_url: db.url(),
+        ..test_config("A", world.addr)
+    })
+    .await?;
+    let mut fresh = Gateway::logged_in(sidecar.addr(), "fresh", FRESH).await?;
+    // The character row the sidecar reads at login is there (no guild) ...
+    fresh.fence().await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ... then the character joins a guild made on another worldserver.
+    db.exec(
+        "INSERT INTO guild (guildid, name, leaderguid, info, motd) VALUES (5, 'Elsewhere', 99, '', '')",
+        (),
+    )
+    .await?;
+    db.guild_member(5, FRESH).await?;
+
+    fresh.send(&sign()).await?;
+    let refused = fresh
+        .expect::<tc9_codec::messages::SmsgGuildCommandResult>("a guild member's signature")
+        .await?;
+    ensure!(
+        refused.error == tc9_codec::messages::GuildCommandError::AlreadyInGuildS,
+        "{refused:?}"
+    );
+    ensure!(db.signatures_by_id(PETITION_ID).await?.is_empty());
+    fresh
+        .send(&CmsgPetitionShowSignatures {
+            petition: Guid::item(CHARTER),
+        })
+        .await?;
+    fresh
+        .expect_silence(SILENCE, "a guild charter is shown to nobody in a guild")
+        .await?;
+    sidecar.stop().await
+}

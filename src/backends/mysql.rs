@@ -252,6 +252,17 @@ impl Db {
                     (petition.owner_guid,),
                 )
                 .await?;
+            // Membership can change while a character plays: the rules read it here.
+            let guild_id: Option<u32> = tx
+                .exec_first(
+                    "SELECT guildid FROM guild_member WHERE guid = ?",
+                    (signer.guid,),
+                )
+                .await?;
+            let signer = &Player {
+                guild_id,
+                ..signer.clone()
+            };
             let verdict = rules::judge_sign(
                 &petition,
                 &signatures,

@@ -23,7 +23,16 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     else {
         return Ok(Decision::Forward);
     };
-    let requester = core.player(session).await?;
+    // Fresh from the database: a character may have joined a guild since login.
+    let guid = session
+        .identity()
+        .character_guid
+        .ok_or(Failure::NoIdentity)?;
+    let requester = core
+        .store
+        .character(guid)
+        .await?
+        .ok_or(Failure::NoIdentity)?;
     if requester.guild_id.is_some() {
         // AzerothCore shows a guild charter to nobody who is in a guild.
         return Ok(Decision::Drop);

@@ -203,6 +203,11 @@ impl CharterStore for MemoryStore {
         let outcome = t.petitions.get(&petition_guid).cloned().map(|petition| {
             let signatures = t.signatures_of(petition.petition_id);
             let owner_race = t.characters.get(&petition.owner_guid).map_or(0, |c| c.race);
+            // Membership can change while a character plays: the rules read it here.
+            let signer = &Player {
+                guild_id: t.characters.get(&signer.guid).and_then(|c| c.guild_id),
+                ..signer.clone()
+            };
             let verdict =
                 rules::judge_sign(&petition, &signatures, signer, owner_race, invited, rules);
             if let SignVerdict::Record(_) = verdict {
