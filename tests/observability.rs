@@ -420,3 +420,48 @@ async fn promtool_accepts_and_prometheus_scrapes() {
     );
     sidecar.running.begin_stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_guilds_are_looked_up_once() {
+    let sidecar = sidecar().await;
+    let guild_lookups = |exposition: &str| -> f64 {
+        samples(exposition)
+            .iter()
+            .filter(|(series, _)| {
+                series.starts_with("tc9_sidecar_db_query_seconds_count{")
+                    && series.contains("query=\"guild\"")
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    let before = guild_lookups(&get(sidecar.metrics, "/metrics").await.1);
+    let mut gateway = TcpStream::connect(sidecar.listen).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let login = Frame::from_message(
+        Origin::Client,
+        &CmsgPlayerLogin {
+            guid: Guid::player(2),
+        },
+    )
+    .unwrap();
+    gateway.write_all(login.as_bytes()).await.unwrap();
+    read_until(&mut gateway, &mut buf, Opcode::SMSG_LOGIN_VERIFY_WORLD).await;
+    for _ in 0..3 {
+        let query = Frame::from_message(
+            Origin::Client,
+            &tc9_codec::messages::CmsgGuildQuery { guild_id: 4242 },
+        )
+        .unwrap();
+        gateway.write_all(query.as_bytes()).await.unwrap();
+    }
+    // The worldserver echoes 0x1234: once it is back, the queries were decided.
+    let fence = Frame::new(Origin::Client, Opcode(0x1234), b"fence").unwrap();
+    gateway.write_all(fence.as_bytes()).await.unwrap();
+    read_until(&mut gateway, &mut buf, Opcode(0x1235)).await;
+    let after = guild_lookups(&get(sidecar.metrics, "/metrics").await.1);
+    assert_eq!(
+        after - before,
+        1.0,
+        "three queries for an unknown guild, one database lookup"
+    );
+}

@@ -1,6 +1,6 @@
 //! Guild answers served from memory: `SMSG_GUILD_QUERY_RESPONSE` frames by guild
-//! id, dropped after [`GUILD_CACHE_TTL`] or when any sidecar announces a guild
-//! change.
+//! id, and ids the database does not know, dropped after [`GUILD_CACHE_TTL`] or when
+//! any sidecar announces a guild change (a new guild included).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,16 +17,18 @@ pub const GUILD_CACHE_TTL: Duration = Duration::from_secs(60);
 /// member of a guild sees the same guild event).
 pub const GUILD_BROADCAST_GAP: Duration = Duration::from_secs(1);
 
-/// Cached guild answers, and when this sidecar last broadcast a change.
+/// Cached guild answers (`None`: no such guild), and when this sidecar last
+/// broadcast a change.
 #[derive(Debug, Default)]
 pub(crate) struct GuildCache {
-    answers: Mutex<HashMap<u32, (Instant, Frame)>>,
+    answers: Mutex<HashMap<u32, (Instant, Option<Frame>)>>,
     last_broadcast: Mutex<Option<Instant>>,
 }
 
 impl GuildCache {
-    /// The cached answer for `guild_id`, if fresh.
-    pub(crate) fn get(&self, guild_id: u32) -> Option<Frame> {
+    /// The cached answer for `guild_id`, if fresh: `Some(None)` when the guild is
+    /// known not to exist.
+    pub(crate) fn get(&self, guild_id: u32) -> Option<Option<Frame>> {
         lock(&self.answers)
             .get(&guild_id)
             .filter(|(read, _)| read.elapsed() < GUILD_CACHE_TTL)
@@ -34,7 +36,12 @@ impl GuildCache {
     }
 
     pub(crate) fn insert(&self, guild_id: u32, answer: Frame) {
-        lock(&self.answers).insert(guild_id, (Instant::now(), answer));
+        lock(&self.answers).insert(guild_id, (Instant::now(), Some(answer)));
+    }
+
+    /// Remembers that no guild has `guild_id`.
+    pub(crate) fn insert_unknown(&self, guild_id: u32) {
+        lock(&self.answers).insert(guild_id, (Instant::now(), None));
     }
 
     pub(crate) fn clear(&self) {
@@ -76,5 +83,28 @@ impl LocalLease {
         if lease.as_ref().is_some_and(|(held_by, _)| held_by == holder) {
             *lease = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tc9_codec::{Opcode, Origin};
+
+    #[test]
+    fn unknown_guilds_are_remembered_until_a_change() {
+        let cache = GuildCache::default();
+        assert_eq!(cache.get(7), None, "never asked");
+        cache.insert_unknown(7);
+        assert_eq!(cache.get(7), Some(None), "known not to exist");
+        let answer = Frame::new(Origin::Server, Opcode::SMSG_GUILD_QUERY_RESPONSE, b"x").unwrap();
+        cache.insert(8, answer.clone());
+        assert_eq!(cache.get(8), Some(Some(answer)));
+        cache.clear();
+        assert_eq!(
+            (cache.get(7), cache.get(8)),
+            (None, None),
+            "a guild change forgets both"
+        );
     }
 }

@@ -16,11 +16,17 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     frame: &Frame,
 ) -> Result<Decision, Failure> {
     let query = CmsgGuildQuery::decode(frame.body())?;
-    if let Some(cached) = core.guilds.get(query.guild_id) {
-        count(Operation::GuildQuery, OpResult::Cached);
-        return Ok(Decision::Answer(vec![cached]));
+    match core.guilds.get(query.guild_id) {
+        Some(Some(cached)) => {
+            count(Operation::GuildQuery, OpResult::Cached);
+            return Ok(Decision::Answer(vec![cached]));
+        }
+        // Known to be unknown: the worldserver answers (or not) without a query.
+        Some(None) => return Ok(Decision::Forward),
+        None => {}
     }
     let Some(guild) = core.store.guild(query.guild_id).await? else {
+        core.guilds.insert_unknown(query.guild_id);
         return Ok(Decision::Forward);
     };
     let answer = server_frame(&rules::guild_query_response(&guild))?;
