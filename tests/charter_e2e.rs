@@ -390,6 +390,8 @@ async fn charter_flow() -> Result<()> {
         )
         .await?;
     }
+    // Made behind every sidecar's back: the id is remembered as unknown for a while.
+    tokio::time::sleep(tc9_charter::GUILD_UNKNOWN_TTL + Duration::from_millis(100)).await;
     signer.send(&CmsgGuildQuery { guild_id: LATE }).await?;
     let (guild, _) = signer
         .expect_framed::<SmsgGuildQueryResponse>("the guild query")

@@ -12,6 +12,9 @@ use crate::presence::lock;
 
 /// How long a guild answer is served from the cache; guild events clear it sooner.
 pub const GUILD_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long an id the database does not know is remembered as unknown (a guild
+/// made behind every sidecar's back, by a GM command, shows after this).
+pub const GUILD_UNKNOWN_TTL: Duration = Duration::from_secs(2);
 
 /// Least time between two guild-change broadcasts of one sidecar (every online
 /// member of a guild sees the same guild event).
@@ -31,7 +34,14 @@ impl GuildCache {
     pub(crate) fn get(&self, guild_id: u32) -> Option<Option<Frame>> {
         lock(&self.answers)
             .get(&guild_id)
-            .filter(|(read, _)| read.elapsed() < GUILD_CACHE_TTL)
+            .filter(|(read, answer)| {
+                read.elapsed()
+                    < if answer.is_some() {
+                        GUILD_CACHE_TTL
+                    } else {
+                        GUILD_UNKNOWN_TTL
+                    }
+            })
             .map(|(_, frame)| frame.clone())
     }
 

@@ -18,7 +18,7 @@ pub mod ports;
 mod presence;
 pub mod rules;
 
-pub use guilds::{GUILD_BROADCAST_GAP, GUILD_CACHE_TTL};
+pub use guilds::{GUILD_BROADCAST_GAP, GUILD_CACHE_TTL, GUILD_UNKNOWN_TTL};
 pub use handler::{CharterHandler, CharterSettings};
 pub use outbox::{decode_frames, encode_frames};
 pub use ports::{BackendError, CharterStore, Directory, Event, EventKind, Listener};

@@ -64,8 +64,14 @@ pub struct Db {
 
 impl Db {
     /// A lazily connecting pool for `url` (`mysql://user:pass@host:port/db`).
+    ///
+    /// Connections are not reset when they go back to the pool (the sidecar leaves no
+    /// session state behind: every transaction commits or rolls back), so each
+    /// statement is prepared once per connection and then executed from its cache.
     pub fn new(url: &str) -> Result<Db, StoreError> {
         let opts = Opts::from_url(url).map_err(mysql_async::Error::from)?;
+        let pool_opts = opts.pool_opts().clone().with_reset_connection(false);
+        let opts = mysql_async::OptsBuilder::from_opts(opts).pool_opts(pool_opts);
         Ok(Db {
             pool: Pool::new(opts),
         })
