@@ -253,6 +253,10 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
                 }
                 session.state().set_turn_in(None);
                 core.local.remove(character, session);
+                // Another session of this sidecar holds the character: its claim stays.
+                if core.local.get(character).is_some() {
+                    return;
+                }
                 if let Some(bus) = &core.bus {
                     if let Err(e) = bus.set_offline(character).await {
                         warn!(character, error = %e, "could not withdraw presence");

@@ -38,8 +38,12 @@ use crate::server::Shared;
 pub struct Identity {
     /// Account name from `CMSG_AUTH_SESSION`.
     pub account_name: Option<String>,
-    /// Character guid (low part) from `CMSG_PLAYER_LOGIN`.
+    /// The character the worldserver let into the world (`SMSG_LOGIN_VERIFY_WORLD`
+    /// answering this session's `CMSG_PLAYER_LOGIN`); `None` before that and after
+    /// `SMSG_LOGOUT_COMPLETE`.
     pub character_guid: Option<u32>,
+    /// The `CMSG_PLAYER_LOGIN` waiting for the worldserver's answer.
+    pub(crate) pending_login: Option<u32>,
 }
 
 /// What a handler may know about a session, and the handler's own state `S` for it.

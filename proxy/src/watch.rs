@@ -6,13 +6,17 @@ use std::time::Instant;
 
 use tc9_codec::messages::{CmsgAuthSession, CmsgPlayerLogin};
 use tc9_codec::{Frame, HeaderCipher, Message, Opcode, Origin};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::crypt::{find_key, Ciphers, Switch};
 use crate::handler::{Decision, Handler, SessionEvent};
 use crate::metrics as m;
 use crate::pump::{Flow, Pump};
 use crate::session::Outbound;
+
+/// `SMSG_CHARACTER_LOGIN_FAILED` (AzerothCore `Opcodes.h`: 0x041): the worldserver
+/// refused a `CMSG_PLAYER_LOGIN`.
+const SMSG_CHARACTER_LOGIN_FAILED: Opcode = Opcode(0x041);
 
 /// Whether a frame of `opcode` from `origin` is a session opcode the proxy reads.
 pub(crate) fn is_session_opcode(origin: Origin, opcode: Opcode) -> bool {
@@ -21,7 +25,9 @@ pub(crate) fn is_session_opcode(origin: Origin, opcode: Opcode) -> bool {
             opcode == Opcode::CMSG_AUTH_SESSION || opcode == Opcode::CMSG_PLAYER_LOGIN
         }
         Origin::Server => {
-            opcode == Opcode::SMSG_LOGIN_VERIFY_WORLD || opcode == Opcode::SMSG_LOGOUT_COMPLETE
+            opcode == Opcode::SMSG_LOGIN_VERIFY_WORLD
+                || opcode == Opcode::SMSG_LOGOUT_COMPLETE
+                || opcode == SMSG_CHARACTER_LOGIN_FAILED
         }
     }
 }
@@ -75,7 +81,11 @@ impl<H: Handler> Pump<H> {
         }
     }
 
-    /// Tracks the session's identity from the session opcodes.
+    /// Tracks the session's identity from the session opcodes. A character is bound
+    /// when the worldserver lets the session's first pending login into the world;
+    /// AzerothCore kicks a session that logs in again while loading or in the world
+    /// (`CharacterHandler.cpp:694-699`), so a later `CMSG_PLAYER_LOGIN` never switches
+    /// the identity until `SMSG_LOGOUT_COMPLETE`.
     fn observe(&self, frame: &Frame) -> Option<SessionEvent> {
         match (self.origin, frame.opcode()) {
             (Origin::Client, Opcode::CMSG_AUTH_SESSION) => {
@@ -87,17 +97,36 @@ impl<H: Handler> Pump<H> {
             }
             (Origin::Client, Opcode::CMSG_PLAYER_LOGIN) => {
                 if let Ok(login) = CmsgPlayerLogin::decode(frame.body()) {
-                    tracing::Span::current().record("character", login.guid.low());
-                    self.info.lock().character_guid = Some(login.guid.low());
+                    let mut identity = self.info.lock();
+                    if identity.character_guid.is_none() && identity.pending_login.is_none() {
+                        identity.pending_login = Some(login.guid.low());
+                    } else {
+                        debug!(
+                            guid = login.guid.low(),
+                            "a second login in one session is not an identity"
+                        );
+                    }
                 }
                 None
             }
             (Origin::Server, Opcode::SMSG_LOGIN_VERIFY_WORLD) => {
-                let character = self.info.lock().character_guid?;
+                let mut identity = self.info.lock();
+                if identity.character_guid.is_some() {
+                    return None;
+                }
+                let character = identity.pending_login.take()?;
+                identity.character_guid = Some(character);
+                tracing::Span::current().record("character", character);
                 Some(SessionEvent::EnteredWorld { character })
             }
+            (Origin::Server, SMSG_CHARACTER_LOGIN_FAILED) => {
+                self.info.lock().pending_login = None;
+                None
+            }
             (Origin::Server, Opcode::SMSG_LOGOUT_COMPLETE) => {
-                let character = self.info.lock().character_guid.take()?;
+                let mut identity = self.info.lock();
+                identity.pending_login = None;
+                let character = identity.character_guid.take()?;
                 Some(SessionEvent::LeftWorld { character })
             }
             _ => None,
