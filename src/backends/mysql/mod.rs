@@ -10,14 +10,18 @@ use tc9_proxy::crypt::{KeyLookup, KeySource, SessionKey};
 
 use super::metrics::{timed, DB};
 
+mod rows;
+
+use rows::{all, first, Text};
+
 /// `characters` columns with the guild, in the order [`Db::character`] selects them.
-type CharacterRow = (u32, u32, String, u8, u8, u8, Option<u32>);
+type CharacterRow = (u32, u32, Text, u8, u8, u8, Option<u32>);
 
 /// `petitionguid, petition_id, ownerguid, name, type`.
-type PetitionRow = (u32, u32, u32, String, u8);
+type PetitionRow = (u32, u32, u32, Text, u8);
 
 /// `guildid, name` and the five emblem columns.
-type GuildRow = (u32, String, u8, u8, u8, u8, u8);
+type GuildRow = (u32, Text, u8, u8, u8, u8, u8);
 
 const PETITION_BY_GUID: &str =
     "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition WHERE petitionguid = ?";
@@ -28,7 +32,7 @@ const SIGNATURES_BY_PETITION: &str = "SELECT playerguid, player_account FROM pet
      WHERE petition_id = ? ORDER BY playerguid";
 
 fn petition_from_row(
-    (petition_guid, petition_id, owner_guid, name, kind): PetitionRow,
+    (petition_guid, petition_id, owner_guid, Text(name), kind): PetitionRow,
 ) -> Petition {
     Petition {
         petition_guid,
@@ -81,12 +85,12 @@ impl Db {
     pub async fn session_key(&self, username: &str) -> Result<Option<SessionKey>, StoreError> {
         timed(DB, "session_key", async move {
             let mut conn = self.pool.get_conn().await?;
-            let key: Option<Option<Vec<u8>>> = conn
-                .exec_first(
-                    "SELECT session_key FROM account WHERE username = ?",
-                    (username,),
-                )
-                .await?;
+            let key: Option<Option<Vec<u8>>> = first(
+                &mut conn,
+                "SELECT session_key FROM account WHERE username = ?",
+                (username,),
+            )
+            .await?;
             Ok(key.flatten().and_then(|k| SessionKey::try_from(k).ok()))
         })
         .await
@@ -96,16 +100,16 @@ impl Db {
     pub async fn character(&self, guid: u32) -> Result<Option<Player>, StoreError> {
         timed(DB, "character", async move {
             let mut conn = self.pool.get_conn().await?;
-            let row: Option<CharacterRow> = conn
-                .exec_first(
-                    "SELECT c.guid, c.account, c.name, c.race, c.class, c.level, gm.guildid \
-                     FROM characters c LEFT JOIN guild_member gm ON gm.guid = c.guid \
-                     WHERE c.guid = ?",
-                    (guid,),
-                )
-                .await?;
+            let row: Option<CharacterRow> = first(
+                &mut conn,
+                "SELECT c.guid, c.account, c.name, c.race, c.class, c.level, gm.guildid \
+                 FROM characters c LEFT JOIN guild_member gm ON gm.guid = c.guid \
+                 WHERE c.guid = ?",
+                (guid,),
+            )
+            .await?;
             Ok(row.map(
-                |(guid, account, name, race, class, level, guild_id)| Player {
+                |(guid, account, Text(name), race, class, level, guild_id)| Player {
                     guid,
                     account,
                     name,
@@ -124,7 +128,7 @@ impl Db {
         timed(DB, "petition", async move {
             let mut conn = self.pool.get_conn().await?;
             let row: Option<PetitionRow> =
-                conn.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
+                first(&mut conn, PETITION_BY_GUID, (petition_guid,)).await?;
             Ok(row.map(petition_from_row))
         })
         .await
@@ -134,7 +138,8 @@ impl Db {
     pub async fn signatures(&self, petition_id: u32) -> Result<Vec<Signature>, StoreError> {
         timed(DB, "signatures", async move {
             let mut conn = self.pool.get_conn().await?;
-            let rows: Vec<(u32, u32)> = conn.exec(SIGNATURES_BY_PETITION, (petition_id,)).await?;
+            let rows: Vec<(u32, u32)> =
+                all(&mut conn, SIGNATURES_BY_PETITION, (petition_id,)).await?;
             Ok(rows
                 .into_iter()
                 .map(|(player_guid, account)| Signature {
@@ -150,27 +155,30 @@ impl Db {
     pub async fn guild(&self, guild_id: u32) -> Result<Option<Guild>, StoreError> {
         timed(DB, "guild", async move {
             let mut conn = self.pool.get_conn().await?;
-            let row: Option<GuildRow> = conn
-                .exec_first(
-                    "SELECT guildid, name, EmblemStyle, EmblemColor, BorderStyle, BorderColor, \
-                     BackgroundColor FROM guild WHERE guildid = ?",
-                    (guild_id,),
-                )
-                .await?;
-            let Some((id, name, s, c, bs, bc, bg)) = row else {
+            let row: Option<GuildRow> = first(
+                &mut conn,
+                "SELECT guildid, name, EmblemStyle, EmblemColor, BorderStyle, BorderColor, \
+                 BackgroundColor FROM guild WHERE guildid = ?",
+                (guild_id,),
+            )
+            .await?;
+            let Some((id, Text(name), s, c, bs, bc, bg)) = row else {
                 return Ok(None);
             };
-            let ranks: Vec<(u8, String)> = conn
-                .exec(
-                    "SELECT rid, rname FROM guild_rank WHERE guildid = ? ORDER BY rid",
-                    (guild_id,),
-                )
-                .await?;
+            let ranks: Vec<(u8, Text)> = all(
+                &mut conn,
+                "SELECT rid, rname FROM guild_rank WHERE guildid = ? ORDER BY rid",
+                (guild_id,),
+            )
+            .await?;
             Ok(Some(Guild {
                 id,
                 name,
                 emblem: [s, c, bs, bc, bg],
-                ranks,
+                ranks: ranks
+                    .into_iter()
+                    .map(|(rid, Text(name))| (rid, name))
+                    .collect(),
             }))
         })
         .await
@@ -180,13 +188,13 @@ impl Db {
     pub async fn charter_of(&self, owner: u32) -> Result<Option<Petition>, StoreError> {
         timed(DB, "charter_of", async move {
             let mut conn = self.pool.get_conn().await?;
-            let row: Option<PetitionRow> = conn
-                .exec_first(
-                    "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
-                     WHERE ownerguid = ? AND type = ?",
-                    (owner, tc9_codec::messages::petition::GUILD_CHARTER_TYPE),
-                )
-                .await?;
+            let row: Option<PetitionRow> = first(
+                &mut conn,
+                "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
+                 WHERE ownerguid = ? AND type = ?",
+                (owner, tc9_codec::messages::petition::GUILD_CHARTER_TYPE),
+            )
+            .await?;
             Ok(row.map(petition_from_row))
         })
         .await
@@ -196,9 +204,12 @@ impl Db {
     pub async fn guild_named(&self, name: &str) -> Result<bool, StoreError> {
         timed(DB, "guild_named", async move {
             let mut conn = self.pool.get_conn().await?;
-            let found: Option<u32> = conn
-                .exec_first("SELECT guildid FROM guild WHERE name = ?", (name,))
-                .await?;
+            let found: Option<u32> = first(
+                &mut conn,
+                "SELECT guildid FROM guild WHERE name = ?",
+                (name,),
+            )
+            .await?;
             Ok(found.is_some())
         })
         .await
@@ -223,28 +234,28 @@ impl Db {
             // Find the row, then lock it by its primary key (petitionguid has no index
             // of its own) and check it is still the same charter.
             let found: Option<PetitionRow> =
-                tx.exec_first(PETITION_BY_GUID, (petition_guid,)).await?;
+                first(&mut tx, PETITION_BY_GUID, (petition_guid,)).await?;
             let Some(found) = found else {
                 return Ok(None);
             };
-            let locked: Option<PetitionRow> = tx
-                .exec_first(
-                    "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
+            let locked: Option<PetitionRow> = first(
+                &mut tx,
+                "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
                      WHERE ownerguid = ? AND type = ? FOR UPDATE",
-                    (found.2, found.4),
-                )
-                .await?;
+                (found.2, found.4),
+            )
+            .await?;
             let petition = match locked {
                 Some(row) if row.0 == petition_guid => petition_from_row(row),
                 _ => return Ok(None),
             };
-            let rows: Vec<(u32, u32)> = tx
-                .exec(
-                    "SELECT playerguid, player_account FROM petition_sign \
+            let rows: Vec<(u32, u32)> = all(
+                &mut tx,
+                "SELECT playerguid, player_account FROM petition_sign \
                      WHERE petition_id = ? ORDER BY playerguid FOR UPDATE",
-                    (petition.petition_id,),
-                )
-                .await?;
+                (petition.petition_id,),
+            )
+            .await?;
             let signatures: Vec<Signature> = rows
                 .into_iter()
                 .map(|(player_guid, account)| Signature {
@@ -252,19 +263,19 @@ impl Db {
                     account,
                 })
                 .collect();
-            let owner_race: Option<u8> = tx
-                .exec_first(
-                    "SELECT race FROM characters WHERE guid = ?",
-                    (petition.owner_guid,),
-                )
-                .await?;
+            let owner_race: Option<u8> = first(
+                &mut tx,
+                "SELECT race FROM characters WHERE guid = ?",
+                (petition.owner_guid,),
+            )
+            .await?;
             // Membership can change while a character plays: the rules read it here.
-            let guild_id: Option<u32> = tx
-                .exec_first(
-                    "SELECT guildid FROM guild_member WHERE guid = ?",
-                    (signer.guid,),
-                )
-                .await?;
+            let guild_id: Option<u32> = first(
+                &mut tx,
+                "SELECT guildid FROM guild_member WHERE guid = ?",
+                (signer.guid,),
+            )
+            .await?;
             let signer = &Player {
                 guild_id,
                 ..signer.clone()

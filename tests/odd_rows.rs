@@ -1,0 +1,84 @@
+//! Rows the sidecar does not expect never panic: text that is not UTF-8 is read
+//! lossily, a column of another type fails that packet open, and the session lives.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use tc9_codec::messages::{CmsgPetitionQuery, CmsgPetitionSign, SmsgPetitionQueryResponse};
+use tc9_codec::wire::Guid;
+use tc9_codec::Opcode;
+use tc9_sidecar::config::Config;
+use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, World};
+use tokio::time::timeout;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_rows_leave_the_session_alive() -> Result<()> {
+    timeout(Duration::from_secs(60), odd_rows())
+        .await
+        .context("the test took too long")?
+}
+
+async fn odd_rows() -> Result<()> {
+    let db = MariaDb::create("odd_rows").await?;
+    db.character(1, 1, "Owner", 1).await?;
+    db.character(2, 2, "Signer", 1).await?;
+    // A realm whose charter names are bytes, one of them not UTF-8.
+    db.exec(
+        "ALTER TABLE petition MODIFY name VARBINARY(24) NOT NULL",
+        (),
+    )
+    .await?;
+    db.exec(
+        "INSERT INTO petition (ownerguid, petitionguid, petition_id, name, type) \
+         VALUES (1, 500, 500, X'4261FF64', 9)",
+        (),
+    )
+    .await?;
+    let world = World::start().await?;
+    let sidecar = start_sidecar(Config {
+        characters_db_url: db.url(),
+        ..test_config("A", world.addr)
+    })
+    .await?;
+    let mut signer = Gateway::logged_in(sidecar.addr(), "signer", 2).await?;
+
+    signer
+        .send(&CmsgPetitionQuery {
+            petition_id: 500,
+            petition: Guid::item(500),
+        })
+        .await?;
+    let answer = signer
+        .expect::<SmsgPetitionQueryResponse>("a charter whose name is not UTF-8")
+        .await?;
+    ensure!(
+        answer.name == "Ba\u{FFFD}d",
+        "read lossily: {:?}",
+        answer.name
+    );
+
+    // A realm whose characters' race is text: the signer cannot be judged, the sign
+    // goes to the worldserver as it came.
+    db.exec("ALTER TABLE characters MODIFY race VARCHAR(8) NOT NULL", ())
+        .await?;
+    db.exec("UPDATE characters SET race = 'x' WHERE guid = 2", ())
+        .await?;
+    let mut relogged = Gateway::logged_in(sidecar.addr(), "relogged", 2).await?;
+    relogged.fence().await?;
+    world
+        .expect_forwarded(
+            &mut relogged,
+            &tc9_testkit::client_frame(&CmsgPetitionSign {
+                petition: Guid::item(500),
+                unk: 1,
+            }),
+            Duration::from_secs(3),
+        )
+        .await?;
+    // Both sessions go on.
+    relogged.echo(b"after a row of the wrong type").await?;
+    signer.echo(b"after a name that is not UTF-8").await?;
+    ensure!(world.count(Opcode::CMSG_PETITION_QUERY) == 0);
+    ensure!(sidecar.is_running(), "the sidecar goes on");
+    sidecar.stop().await
+}
