@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tc9_charter::limits::{Limit, LimitPolicy, Limits};
 use tc9_charter::{CharterSettings, Rules};
 use tc9_proxy::ProxyConfig;
 
@@ -86,6 +87,9 @@ pub struct Config {
     /// Seconds the realm's guild-creation lease lasts when a worldserver never
     /// answers a turn-in.
     pub turn_in_lease_secs: u64,
+    /// Per-session limits overriding the defaults, by opcode name:
+    /// `"PER_SECOND:kick"` or `"PER_SECOND:drop"` (`CMSG_PETITION_SIGN = "10:kick"`).
+    pub limits: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -118,6 +122,7 @@ impl Default for Config {
             resolve_timeout_ms: 3000,
             worldserver_module: false,
             turn_in_lease_secs: 5,
+            limits: Default::default(),
         }
     }
 }
@@ -255,6 +260,9 @@ impl Config {
         if self.resolve_timeout_ms == 0 {
             return invalid("resolve_timeout_ms", "must be at least 1");
         }
+        if let Err(message) = self.limits() {
+            return invalid("limits", &message);
+        }
         if self.turn_in_lease_secs == 0 {
             return invalid("turn_in_lease_secs", "must be at least 1");
         }
@@ -314,7 +322,34 @@ impl Config {
             timeout: Duration::from_millis(self.resolve_timeout_ms),
             module: self.worldserver_module,
             turn_in_lease: Duration::from_secs(self.turn_in_lease_secs),
+            limits: self.limits().unwrap_or_default(),
         }
+    }
+
+    /// The default limits with `limits`' overrides.
+    fn limits(&self) -> Result<Limits, String> {
+        let mut limits = Limits::default();
+        for (name, value) in &self.limits {
+            let opcode = tc9_opcodes::TABLE
+                .iter()
+                .find(|row| row.opcode.name() == Some(name.as_str()))
+                .map(|row| row.opcode)
+                .filter(|o| limits.0.contains_key(o))
+                .ok_or_else(|| format!("{name} is not an opcode the sidecar limits"))?;
+            let (count, policy) = value
+                .split_once(':')
+                .ok_or_else(|| format!("{name} = {value:?}: expected \"PER_SECOND:kick|drop\""))?;
+            let per_second = count
+                .parse()
+                .map_err(|_| format!("{name} = {value:?}: {count:?} is not a count"))?;
+            let policy = match policy {
+                "kick" => LimitPolicy::Kick,
+                "drop" => LimitPolicy::Drop,
+                other => return Err(format!("{name} = {value:?}: {other:?} is not kick or drop")),
+            };
+            limits.0.insert(opcode, Limit { per_second, policy });
+        }
+        Ok(limits)
     }
 
     /// How long presence stays valid without a heartbeat.

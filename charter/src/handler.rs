@@ -53,6 +53,8 @@ pub struct CharterSettings {
     /// How long the realm's guild-creation lease lasts when the worldserver never
     /// answers a turn-in.
     pub turn_in_lease: Duration,
+    /// Per-session, per-second limits by opcode.
+    pub limits: crate::limits::Limits,
 }
 
 /// Everything the commands share.
@@ -200,6 +202,29 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
     async fn handle(&self, session: &Session, frame: &Frame) -> Decision {
         let core = &self.core;
         let kind = frame.opcode().name().unwrap_or("other");
+        if frame.origin() == Origin::Client {
+            if let Some(policy) = session
+                .state()
+                .counts
+                .exceeded(&core.settings.limits, frame.opcode())
+            {
+                metrics::counter!(m::LIMITED_TOTAL, "opcode" => kind, "policy" => policy.label())
+                    .increment(1);
+                if session.state().counts.first_excess() {
+                    warn!(
+                        opcode = kind,
+                        policy = policy.label(),
+                        "a session went over its limit"
+                    );
+                }
+                return match policy {
+                    crate::limits::LimitPolicy::Kick => {
+                        Decision::Close(format!("more {kind} per second than allowed"))
+                    }
+                    crate::limits::LimitPolicy::Drop => Decision::Drop,
+                };
+            }
+        }
         let limit = core.settings.timeout;
         let mut tell_owner = None;
         let result = tokio::time::timeout(limit, cmd::run(core, session, frame, &mut tell_owner))
@@ -212,6 +237,11 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => warn!(owner, error = %e, "could not tell the charter owner"),
                 Err(_) => warn!(owner, "telling the charter owner timed out"),
+            }
+        }
+        if let Ok(Decision::Answer(_) | Decision::Drop | Decision::Rewrite(_)) = &result {
+            if frame.origin() == Origin::Client {
+                session.state().counts.consumed(frame.opcode());
             }
         }
         result.unwrap_or_else(|e| {

@@ -12,6 +12,7 @@
 pub mod cmd;
 mod guilds;
 mod handler;
+pub mod limits;
 pub mod metrics;
 mod outbox;
 pub mod ports;

@@ -20,6 +20,8 @@ pub const OUTBOX_LAG_SECONDS: &str = "tc9_sidecar_outbox_lag_seconds";
 pub const OUTBOX_DELIVERED_TOTAL: &str = "tc9_sidecar_outbox_delivered_total";
 /// Turn-ins the worldserver refused while the database held enough signatures.
 pub const STALE_TURN_INS_TOTAL: &str = "tc9_sidecar_stale_turn_ins_total";
+/// Packets above their per-session limit, by opcode and policy.
+pub const LIMITED_TOTAL: &str = "tc9_sidecar_limited_total";
 /// Guild-charter turn-ins, by who answered and how they ended.
 pub const TURN_INS_TOTAL: &str = "tc9_sidecar_turn_ins_total";
 /// 1 when the worldserver runs `mod-tc9-sidecar` (`worldserver_module`), else 0.
@@ -247,6 +249,16 @@ pub fn describe() {
         WORLDSERVER_MODULE,
         "1 when the worldserver runs mod-tc9-sidecar (worldserver_module), else 0."
     );
+    describe_counter!(
+        LIMITED_TOTAL,
+        "Packets above their per-session, per-second limit, by opcode and policy (kick, drop)."
+    );
+    for (opcode, limit) in &crate::limits::Limits::default().0 {
+        if let Some(name) = opcode.name() {
+            metrics::counter!(LIMITED_TOTAL, "opcode" => name, "policy" => limit.policy.label())
+                .absolute(0);
+        }
+    }
     for by in [Answerer::Sidecar, Answerer::Worldserver] {
         for result in TurnInResult::ALL {
             metrics::counter!(TURN_INS_TOTAL, "by" => by.label(), "result" => result.label())

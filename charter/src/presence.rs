@@ -22,6 +22,8 @@ pub struct CharterSession {
     player: Mutex<Option<Player>>,
     /// The turn-in under way on this session, until the worldserver answers.
     turn_in: Mutex<Option<TurnIn>>,
+    /// Packets per opcode this second, for the limits.
+    pub(crate) counts: crate::limits::Counts,
 }
 
 /// A turn-in the worldserver has not answered yet.

@@ -26,6 +26,8 @@ pub enum Decision {
     /// The handler could not decide (a database down, a malformed body): forward the
     /// original, as the worldserver would see it without a sidecar.
     FailOpen(String),
+    /// End the session, as the worldserver kicks a session that floods it.
+    Close(String),
 }
 
 /// The kind of a [`Decision`], as logs and metrics label it.
@@ -41,16 +43,19 @@ pub enum Outcome {
     Dropped,
     /// [`Decision::FailOpen`].
     FailedOpen,
+    /// [`Decision::Close`].
+    Closed,
 }
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Forwarded,
         Outcome::Rewritten,
         Outcome::Answered,
         Outcome::Dropped,
         Outcome::FailedOpen,
+        Outcome::Closed,
     ];
 
     /// The label.
@@ -61,6 +66,7 @@ impl Outcome {
             Outcome::Answered => "answered",
             Outcome::Dropped => "dropped",
             Outcome::FailedOpen => "failed_open",
+            Outcome::Closed => "closed",
         }
     }
 }
@@ -74,6 +80,7 @@ impl Decision {
             Decision::Answer(_) => Outcome::Answered,
             Decision::Drop => Outcome::Dropped,
             Decision::FailOpen(_) => Outcome::FailedOpen,
+            Decision::Close(_) => Outcome::Closed,
         }
     }
 }

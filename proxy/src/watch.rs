@@ -78,6 +78,11 @@ impl<H: Handler> Pump<H> {
                 Flow::Continue
             }
             Decision::Drop => Flow::Continue,
+            Decision::Close(reason) => {
+                warn!(%opcode, %reason, "closing the session");
+                self.cancel.cancel();
+                Flow::Stop
+            }
         }
     }
 
