@@ -28,11 +28,14 @@ pub struct Backends {
     pub auth: Option<Db>,
     /// The realm's bus, if configured (with a characters database) and reachable.
     pub bus: Option<Bus>,
+    /// Why a configured bus could not be reached at start (shown on `/health/ready`).
+    pub bus_error: Option<String>,
 }
 
 impl Backends {
     /// Opens what `config` names. A bus that cannot be reached leaves
-    /// cross-worldserver resolution off (logged); a bad URL is an error.
+    /// cross-worldserver resolution off (logged, and `/health/ready` says so); a bad
+    /// URL is an error.
     pub async fn connect(config: &Config) -> anyhow::Result<Backends> {
         let pool = |key: &str, url: &str| -> anyhow::Result<Option<Db>> {
             if url.is_empty() {
@@ -42,6 +45,7 @@ impl Backends {
         };
         let characters = pool("characters_db_url", &config.characters_db_url)?;
         let auth = pool("auth_db_url", &config.auth_db_url)?;
+        let mut bus_error = None;
         let bus = if config.bus_url.is_empty() || characters.is_none() {
             None
         } else {
@@ -56,6 +60,9 @@ impl Backends {
                 Ok(bus) => Some(bus),
                 Err(e) => {
                     warn!(error = %e, "bus unavailable: cross-worldserver resolution is off until restart");
+                    bus_error = Some(format!(
+                        "unreachable at start ({e}); cross-worldserver resolution off until restart"
+                    ));
                     None
                 }
             }
@@ -64,6 +71,7 @@ impl Backends {
             characters,
             auth,
             bus,
+            bus_error,
         })
     }
 
@@ -82,6 +90,11 @@ impl Backends {
             probes.push(Probe::new("bus", move || {
                 let bus = bus.clone();
                 async move { bus.ping().await.map_err(|e| e.to_string()) }
+            }));
+        } else if let Some(error) = self.bus_error.clone() {
+            probes.push(Probe::new("bus", move || {
+                let error = error.clone();
+                async move { Err(error) }
             }));
         }
         probes

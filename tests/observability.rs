@@ -14,27 +14,10 @@ use tc9_codec::messages::{
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, FrameCodec, Message, Opcode, Origin};
 use tc9_sidecar::config::Config;
-use tc9_testkit::{start_sidecar, MariaDb};
+use tc9_testkit::{http_get, start_sidecar, MariaDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
-
-/// GETs `path` from `addr` and returns the body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
 
 /// `series -> value` of a Prometheus text exposition (labels as rendered).
 fn samples(exposition: &str) -> HashMap<String, f64> {
@@ -169,7 +152,7 @@ async fn sidecar() -> Sidecar {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_traffic_and_a_signature() {
     let sidecar = sidecar().await;
-    let (status, ready) = get(sidecar.metrics, "/health/ready").await;
+    let (status, ready) = http_get(sidecar.metrics, "/health/ready").await.unwrap();
     assert_eq!(
         (status, ready.as_str()),
         (
@@ -177,8 +160,11 @@ async fn metrics_move_with_traffic_and_a_signature() {
             "ready\nworldserver_module: on (signatures recorded by the sidecar, turn-in synced by mod-tc9-sidecar)\n"
         )
     );
-    assert_eq!(get(sidecar.metrics, "/health/live").await.0, 200);
-    let before = samples(&get(sidecar.metrics, "/metrics").await.1);
+    assert_eq!(
+        http_get(sidecar.metrics, "/health/live").await.unwrap().0,
+        200
+    );
+    let before = samples(&http_get(sidecar.metrics, "/metrics").await.unwrap().1);
 
     let mut gateway = TcpStream::connect(sidecar.listen).await.unwrap();
     let mut buf = bytes::BytesMut::new();
@@ -211,7 +197,7 @@ async fn metrics_move_with_traffic_and_a_signature() {
     let result = SmsgPetitionSignResults::decode(result.body()).unwrap();
     assert_eq!(result.result, sign_result::OK);
 
-    let after = samples(&get(sidecar.metrics, "/metrics").await.1);
+    let after = samples(&http_get(sidecar.metrics, "/metrics").await.unwrap().1);
     let delta = |name: &str, labels: &[(&str, &str)]| {
         value(&after, name, labels) - value(&before, name, labels)
     };
@@ -293,7 +279,7 @@ async fn metrics_move_with_traffic_and_a_signature() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_asks_only_for_exported_series() {
     let sidecar = sidecar().await;
-    let exported = exported_names(&get(sidecar.metrics, "/metrics").await.1);
+    let exported = exported_names(&http_get(sidecar.metrics, "/metrics").await.unwrap().1);
     let dashboard: serde_json::Value =
         serde_json::from_str(include_str!("../dashboards/tc9-sidecar.json")).unwrap();
     let mut exprs = Vec::new();
@@ -348,7 +334,7 @@ async fn dashboard_asks_only_for_exported_series() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_accepts_and_prometheus_scrapes() {
     let sidecar = sidecar().await;
-    let exposition = get(sidecar.metrics, "/metrics").await.1;
+    let exposition = http_get(sidecar.metrics, "/metrics").await.unwrap().1;
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -404,7 +390,7 @@ async fn promtool_accepts_and_prometheus_scrapes() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         if let Ok(stream) = TcpStream::connect(port).await {
             drop(stream);
-            let (status, body) = get(port, query).await;
+            let (status, body) = http_get(port, query).await.unwrap();
             if status == 200 && body.contains("\"sidecar\":\"obs-1\"") {
                 answer = body;
                 break;
@@ -434,7 +420,7 @@ async fn unknown_guilds_are_looked_up_once() {
             .map(|(_, v)| *v)
             .sum()
     };
-    let before = guild_lookups(&get(sidecar.metrics, "/metrics").await.1);
+    let before = guild_lookups(&http_get(sidecar.metrics, "/metrics").await.unwrap().1);
     let mut gateway = TcpStream::connect(sidecar.listen).await.unwrap();
     let mut buf = bytes::BytesMut::new();
     let login = Frame::from_message(
@@ -458,7 +444,7 @@ async fn unknown_guilds_are_looked_up_once() {
     let fence = Frame::new(Origin::Client, Opcode(0x1234), b"fence").unwrap();
     gateway.write_all(fence.as_bytes()).await.unwrap();
     read_until(&mut gateway, &mut buf, Opcode(0x1235)).await;
-    let after = guild_lookups(&get(sidecar.metrics, "/metrics").await.1);
+    let after = guild_lookups(&http_get(sidecar.metrics, "/metrics").await.unwrap().1);
     assert_eq!(
         after - before,
         1.0,

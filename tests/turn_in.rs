@@ -20,7 +20,9 @@ use tc9_sidecar::tools::worldserver::mysql::MysqlWorldDb;
 use tc9_sidecar::tools::worldserver::{ModelConfig, ModelWorldserver};
 use tc9_sidecar::Sidecar;
 use tc9_testkit::db::wait_located;
-use tc9_testkit::{eventually, start_sidecar, test_config, Gateway, MariaDb, PgDb, SILENCE, STEP};
+use tc9_testkit::{
+    eventually, http_get, start_sidecar, test_config, Gateway, MariaDb, PgDb, SILENCE, STEP,
+};
 use tokio::time::timeout;
 
 /// How long a whole test may take.
@@ -246,14 +248,8 @@ async fn petition_rows(db: &MariaDb, id: u32) -> Result<(usize, usize)> {
 
 /// One series of sidecar A's metrics.
 async fn metric(sidecar: &Sidecar, series: (&str, &[&str])) -> Result<f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = sidecar.metrics_addr().context("sidecar A serves metrics")?;
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await?;
+    let (_, text) = http_get(addr, "/metrics").await?;
     let (name, labels) = series;
     Ok(text
         .lines()
