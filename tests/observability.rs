@@ -14,7 +14,7 @@ use tc9_codec::messages::{
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, FrameCodec, Message, Opcode, Origin};
 use tc9_sidecar::config::Config;
-use tc9_testkit::{http_get, start_sidecar, MariaDb};
+use tc9_testkit::{http_get, start_sidecar, Gateway, MariaDb, STEP};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
@@ -421,29 +421,22 @@ async fn unknown_guilds_are_looked_up_once() {
             .sum()
     };
     let before = guild_lookups(&http_get(sidecar.metrics, "/metrics").await.unwrap().1);
-    let mut gateway = TcpStream::connect(sidecar.listen).await.unwrap();
-    let mut buf = bytes::BytesMut::new();
-    let login = Frame::from_message(
-        Origin::Client,
-        &CmsgPlayerLogin {
-            guid: Guid::player(2),
-        },
-    )
-    .unwrap();
-    gateway.write_all(login.as_bytes()).await.unwrap();
-    read_until(&mut gateway, &mut buf, Opcode::SMSG_LOGIN_VERIFY_WORLD).await;
-    for _ in 0..3 {
-        let query = Frame::from_message(
-            Origin::Client,
-            &tc9_codec::messages::CmsgGuildQuery { guild_id: 4242 },
-        )
+    let mut gateway = Gateway::logged_in(sidecar.listen, "querier", 2)
+        .await
         .unwrap();
-        gateway.write_all(query.as_bytes()).await.unwrap();
+    for _ in 0..3 {
+        let query = tc9_codec::messages::CmsgGuildQuery { guild_id: 4242 };
+        gateway.send(&query).await.unwrap();
     }
     // The worldserver echoes 0x1234: once it is back, the queries were decided.
     let fence = Frame::new(Origin::Client, Opcode(0x1234), b"fence").unwrap();
-    gateway.write_all(fence.as_bytes()).await.unwrap();
-    read_until(&mut gateway, &mut buf, Opcode(0x1235)).await;
+    gateway.send_frame(&fence).await.unwrap();
+    loop {
+        let frame = gateway.recv(STEP).await.unwrap();
+        if frame.expect("the fence comes back").opcode() == Opcode(0x1235) {
+            break;
+        }
+    }
     let after = guild_lookups(&http_get(sidecar.metrics, "/metrics").await.unwrap().1);
     assert_eq!(
         after - before,
