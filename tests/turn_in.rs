@@ -21,7 +21,8 @@ use tc9_sidecar::tools::worldserver::{ModelConfig, ModelWorldserver};
 use tc9_sidecar::Sidecar;
 use tc9_testkit::db::wait_located;
 use tc9_testkit::{
-    eventually, http_get, start_sidecar, test_config, Gateway, MariaDb, PgDb, SILENCE, STEP,
+    eventually, http_get, metric_sum, start_sidecar, test_config, Gateway, MariaDb, PgDb, SILENCE,
+    STEP,
 };
 use tokio::time::timeout;
 
@@ -251,12 +252,7 @@ async fn metric(sidecar: &Sidecar, series: (&str, &[&str])) -> Result<f64> {
     let addr = sidecar.metrics_addr().context("sidecar A serves metrics")?;
     let (_, text) = http_get(addr, "/metrics").await?;
     let (name, labels) = series;
-    Ok(text
-        .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")))
-        .filter(|line| labels.iter().all(|label| line.contains(label)))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+    Ok(metric_sum(&text, name, labels))
 }
 
 /// Turn-ins the worldserver answered with OK.

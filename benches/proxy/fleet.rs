@@ -69,15 +69,11 @@ pub(crate) type Metrics = metrics_exporter_prometheus::PrometheusHandle;
 
 pub(crate) fn keys_found(handle: Option<&Metrics>) -> Option<f64> {
     let text = handle?.render();
-    Some(
-        text.lines()
-            .filter(|l| {
-                l.starts_with("tc9_sidecar_crypt_key_lookups_total{")
-                    && l.contains("result=\"found\"")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum(),
-    )
+    Some(tc9_testkit::metric_sum(
+        &text,
+        "tc9_sidecar_crypt_key_lookups_total",
+        &["result=\"found\""],
+    ))
 }
 
 pub(crate) struct Bench<'a> {

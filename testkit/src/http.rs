@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.0 client for the sidecar's admin endpoints.
+//! The sidecar's admin endpoints: a minimal HTTP/1.0 GET, and sums over the
+//! Prometheus exposition it serves.
 
 use std::net::SocketAddr;
 
@@ -25,4 +26,16 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// The sum of the samples of `name` in a Prometheus text `exposition` whose label
+/// text holds every one of `labels` (each as rendered, e.g. `result="ok"`).
+pub fn metric_sum(exposition: &str, name: &str, labels: &[&str]) -> f64 {
+    let head = format!("{name}{{");
+    exposition
+        .lines()
+        .filter(|line| line.starts_with(&head))
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

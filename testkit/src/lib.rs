@@ -5,7 +5,7 @@
 //! - [`world`]: a scripted worldserver; [`gateway`]: a scripted ToCloud9 gateway.
 //! - [`relay`]: a TCP relay a fault test breaks instead of a shared server.
 //! - [`sidecar`]: sidecars started through [`tc9_sidecar::Sidecar`].
-//! - [`http`]: GET from the admin endpoints; [`wait`]: [`within`] and [`eventually`];
+//! - [`http`]: GET from the admin endpoints, sums of metrics; [`wait`]: [`within`] and [`eventually`];
 //!   [`frames`]: frame builders, readers and stream comparison.
 
 pub mod db;
@@ -20,7 +20,7 @@ pub mod world;
 pub use db::{MariaDb, PgDb, SignRow};
 pub use frames::{client, client_frame, read_frame, server, server_frame, stream_difference};
 pub use gateway::Gateway;
-pub use http::http_get;
+pub use http::{http_get, metric_sum};
 pub use relay::{Cut, Relay};
 pub use sidecar::{start_sidecar, start_sidecar_with, test_config};
 pub use wait::{eventually, lock, within};
