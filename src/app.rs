@@ -19,6 +19,9 @@ use crate::backends::mysql::Db;
 use crate::backends::postgres::Bus;
 use crate::config::{Backend, Config};
 
+/// How long the start waits for the bus before going on without it.
+const BUS_START_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The databases a configuration names; pools connect lazily, the bus at once.
 #[derive(Debug, Clone, Default)]
 pub struct Backends {
@@ -26,16 +29,15 @@ pub struct Backends {
     pub characters: Option<Db>,
     /// The auth database, if configured.
     pub auth: Option<Db>,
-    /// The realm's bus, if configured (with a characters database) and reachable.
+    /// The realm's bus, if configured (with a characters database). It connects
+    /// lazily and repairs itself; `/health/ready` says while it is down.
     pub bus: Option<Bus>,
-    /// Why a configured bus could not be reached at start (shown on `/health/ready`).
-    pub bus_error: Option<String>,
 }
 
 impl Backends {
-    /// Opens what `config` names. A bus that cannot be reached leaves
-    /// cross-worldserver resolution off (logged, and `/health/ready` says so); a bad
-    /// URL is an error.
+    /// Opens what `config` names. A bus that cannot be reached is tried again in
+    /// the background, with backoff (logged; `/health/ready` names it meanwhile);
+    /// a bad URL is an error.
     pub async fn connect(config: &Config) -> anyhow::Result<Backends> {
         let pool = |key: &str, url: &str| -> anyhow::Result<Option<Db>> {
             if url.is_empty() {
@@ -45,33 +47,30 @@ impl Backends {
         };
         let characters = pool("characters_db_url", &config.characters_db_url)?;
         let auth = pool("auth_db_url", &config.auth_db_url)?;
-        let mut bus_error = None;
         let bus = if config.bus_url.is_empty() || characters.is_none() {
             None
         } else {
-            let connected = Bus::connect(
+            let bus = Bus::new(
                 &config.bus_url,
                 config.realm_id,
                 &config.sidecar_id,
                 config.presence_expiry(),
             )
-            .await;
-            match connected {
-                Ok(bus) => Some(bus),
-                Err(e) => {
-                    warn!(error = %e, "bus unavailable: cross-worldserver resolution is off until restart");
-                    bus_error = Some(format!(
-                        "unreachable at start ({e}); cross-worldserver resolution off until restart"
-                    ));
-                    None
+            .context("bus_url")?;
+            let registered = tokio::time::timeout(BUS_START_WAIT, bus.register()).await;
+            match registered {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    warn!(error = %e, "bus unavailable at start; retrying in the background")
                 }
+                Err(_) => warn!("bus did not answer at start; retrying in the background"),
             }
+            Some(bus)
         };
         Ok(Backends {
             characters,
             auth,
             bus,
-            bus_error,
         })
     }
 
@@ -89,12 +88,11 @@ impl Backends {
         if let Some(bus) = self.bus.clone() {
             probes.push(Probe::new("bus", move || {
                 let bus = bus.clone();
-                async move { bus.ping().await.map_err(|e| e.to_string()) }
-            }));
-        } else if let Some(error) = self.bus_error.clone() {
-            probes.push(Probe::new("bus", move || {
-                let error = error.clone();
-                async move { Err(error) }
+                async move {
+                    bus.ping().await.map_err(|e| {
+                        format!("{e}; cross-worldserver resolution fails open until it is back")
+                    })
+                }
             }));
         }
         probes

@@ -312,6 +312,7 @@ impl Config {
     /// The charter's settings.
     pub fn charter_settings(&self) -> CharterSettings {
         CharterSettings {
+            sidecar_id: self.sidecar_id.clone(),
             rules: Rules {
                 two_side_guild: self.two_side_guild,
                 min_signatures: self.min_petition_signs,

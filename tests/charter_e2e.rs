@@ -618,13 +618,12 @@ async fn restart() -> Result<()> {
     realm
         .world_a
         .assert_never_saw(&[Opcode::CMSG_OFFER_PETITION], "worldserver A")?;
-    let pg = realm.pg.client().await?;
-    let pending_sql = format!(
-        "SELECT count(*) FROM {SCHEMA}.outbox \
-         WHERE target_sidecar = 'B' AND character_guid = 2 AND delivered_at IS NULL"
+    let waiting = realm.mysql.notices().await?;
+    assert_eq!(
+        waiting,
+        vec![(2, false); OFFERS],
+        "the offers wait for character 2"
     );
-    let pending: i64 = pg.query_one(&pending_sql, &[]).await?.get(0);
-    assert_eq!(pending, OFFERS as i64, "the offers wait in B's outbox");
 
     // The old B delivered nothing; its sessions end with the grace period.
     b.stopped().await?;
@@ -668,20 +667,11 @@ async fn restart() -> Result<()> {
             target.before_login
         );
     }
-    let rows = pg
-        .query(
-            &format!(
-                "SELECT id, delivered_at IS NOT NULL FROM {SCHEMA}.outbox \
-                 WHERE target_sidecar = 'B' ORDER BY id"
-            ),
-            &[],
-        )
-        .await?;
-    assert_eq!(rows.len(), OFFERS, "only the offers were published");
-    for row in &rows {
-        let (id, delivered): (i64, bool) = (row.get(0), row.get(1));
-        assert!(delivered, "outbox event {id} is not marked delivered");
-    }
+    assert_eq!(
+        realm.mysql.notices().await?,
+        vec![(2, true); OFFERS],
+        "only the offers were recorded, each marked delivered"
+    );
 
     drop((owner, target));
     a.stop().await?;

@@ -1024,8 +1024,8 @@ fn tampered_sign_transcript() -> (String, String, String) {
         .expect("sign.expected is in the corpus");
     let original = expected
         .lines()
-        .find(|l| l.contains("bus -> B") && l.contains("SMSG_PETITION_SIGN_RESULTS"))
-        .expect("sign.expected tells the owner behind B")
+        .find(|l| l.contains("notice for character 1") && l.contains("SMSG_PETITION_SIGN_RESULTS"))
+        .expect("sign.expected has the owner's notice")
         .to_owned();
     let altered = original.replace("result=0", "result=1");
     assert_ne!(original, altered, "the line carries result=0");

@@ -1,23 +1,24 @@
 //! The charter as a proxy [`Handler`]: the watched opcodes go to their command in
 //! [`cmd`](crate::cmd), under one time limit; whatever fails, fails open.
 
+use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tc9_codec::{DecodeError, Frame, FrameError, Opcode, Origin};
 use tc9_proxy::{Decision, Handler, SessionEvent};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{warn, Instrument};
+use tracing::{debug, warn, Instrument};
 
 use crate::guilds::GuildCache;
 use crate::metrics as m;
-use crate::outbox::Applied;
 use crate::ports::{BackendError, CharterStore, Directory, EventKind};
 use crate::presence::{CharterSession, LocalSessions, Session};
 use crate::rules::{Player, Rules};
-use crate::{cmd, outbox};
+use crate::{cmd, outbox, upkeep};
 
 /// Why a resolution failed open.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub(crate) enum Failure {
 /// Knobs of the charter taken from the configuration.
 #[derive(Debug, Clone)]
 pub struct CharterSettings {
+    /// This sidecar's id: who claims notices.
+    pub sidecar_id: String,
     /// The realm's charter rules.
     pub rules: Rules,
     /// How often the outbox is polled besides NOTIFY wake-ups.
@@ -64,9 +67,23 @@ pub(crate) struct Core<S, D> {
     pub(crate) settings: CharterSettings,
     pub(crate) local: LocalSessions,
     pub(crate) guilds: GuildCache,
-    pub(crate) applied: std::sync::Mutex<Applied>,
-    /// Wakes the outbox consumer (a character just entered the world here).
+    /// Characters whose notices are to be delivered now.
+    pub(crate) due: std::sync::Mutex<HashSet<u32>>,
+    /// Characters with a delivery under way.
+    pub(crate) in_flight: std::sync::Mutex<HashSet<u32>>,
+    /// Wakes the notice consumer (a character is due).
     pub(crate) wake: Notify,
+    /// Wakes the bus event consumer.
+    pub(crate) events_due: Notify,
+    /// Presence updates, applied in order by one task.
+    pub(crate) presence: mpsc::UnboundedSender<Presence>,
+    presence_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Presence>>>,
+    /// The bus answered the last heartbeat.
+    pub(crate) bus_up: AtomicBool,
+    /// A presence update failed: every local character is to be announced again.
+    pub(crate) stale_presence: AtomicBool,
+    /// Wakes the presence keeper (presence went stale).
+    pub(crate) presence_dirty: Notify,
     /// The heartbeat and the outbox consumer.
     pub(crate) tasks: TaskTracker,
     /// The guild-creation lease of a sidecar without a bus.
@@ -89,6 +106,7 @@ impl<S, D> Clone for CharterHandler<S, D> {
 impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
     /// A resolver over the characters DB `store` and, for cross-sidecar work, `bus`.
     pub fn new(store: S, bus: Option<D>, settings: CharterSettings) -> Self {
+        let (presence, presence_queue) = mpsc::unbounded_channel();
         CharterHandler {
             core: Arc::new(Core {
                 store,
@@ -96,8 +114,16 @@ impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
                 settings,
                 local: LocalSessions::default(),
                 guilds: GuildCache::default(),
-                applied: Default::default(),
+                due: Default::default(),
+                in_flight: Default::default(),
                 wake: Notify::new(),
+                events_due: Notify::new(),
+                presence,
+                presence_queue: std::sync::Mutex::new(Some(presence_queue)),
+                bus_up: AtomicBool::new(true),
+                // The first heartbeat announces whoever entered the world before it.
+                stale_presence: AtomicBool::new(true),
+                presence_dirty: Notify::new(),
                 tasks: TaskTracker::new(),
                 local_lease: Default::default(),
             }),
@@ -125,28 +151,55 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         self.store.character(guid).await?.ok_or(Failure::NoIdentity)
     }
 
-    /// Sends `frames` to `character` wherever it plays: locally, or through the bus to
-    /// its sidecar. Returns false if the character is not online anywhere.
-    pub(crate) async fn deliver(
-        &self,
-        character: u32,
-        frames: Vec<Frame>,
-    ) -> Result<bool, Failure> {
-        if let Some(session) = self.local.get(character) {
-            return Ok(session.send_to_gateway(frames).await);
+    /// Sends `frames` to `character` wherever it plays, as a notice: delivered here,
+    /// or by the sidecar the bus says it plays behind (woken). Returns false, and
+    /// records nothing, if the character is not online anywhere.
+    pub(crate) async fn send_to(&self, character: u32, frames: &[Frame]) -> Result<bool, Failure> {
+        let payload = outbox::encode_frames(frames);
+        if self.local.get(character).is_some() {
+            self.bounded(self.store.post(character, &payload)).await?;
+            self.due(character);
+            return Ok(true);
         }
         let Some(bus) = &self.bus else {
             return Ok(false);
         };
-        match bus.locate(character).await? {
-            Some(sidecar) => {
-                let payload = outbox::encode_frames(&frames);
-                bus.publish(&sidecar, Some(character), &EventKind::Packets, &payload)
-                    .await?;
-                Ok(true)
-            }
-            None => Ok(false),
+        let Some(sidecar) = self.bounded(bus.locate(character)).await? else {
+            return Ok(false);
+        };
+        self.bounded(self.store.post(character, &payload)).await?;
+        if let Err(e) = self.bounded(bus.wake(&sidecar, character)).await {
+            warn!(character, error = %e, "could not wake the character's sidecar; its poll will deliver");
         }
+        Ok(true)
+    }
+
+    /// Hurries the delivery of a notice already recorded for `character`: at once
+    /// if it plays here, else by waking its sidecar, off the caller's path (the
+    /// notice is delivered by a poll if this fails).
+    pub(crate) fn hurry(self: &Arc<Self>, character: u32) {
+        if self.local.get(character).is_some() {
+            self.due(character);
+            return;
+        }
+        let Some(bus) = self.bus.clone() else {
+            return;
+        };
+        let core = Arc::clone(self);
+        self.tasks.spawn(
+            async move {
+                let woken = async {
+                    if let Some(sidecar) = core.bounded(bus.locate(character)).await? {
+                        core.bounded(bus.wake(&sidecar, character)).await?;
+                    }
+                    Ok::<_, Failure>(())
+                };
+                if let Err(e) = woken.await {
+                    debug!(character, error = %e, "could not wake the owner's sidecar; its poll will deliver");
+                }
+            }
+            .in_current_span(),
+        );
     }
 
     /// Tells every live sidecar (this one included) that a guild was created or
@@ -230,14 +283,10 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
         let result = tokio::time::timeout(limit, cmd::run(core, session, frame, &mut tell_owner))
             .await
             .unwrap_or(Err(Failure::Timeout(limit)));
-        // Before the signer's answer is queued (so the order is fixed), but with a time
-        // limit of its own: a slow bus delays the answer, never undoes it.
-        if let Some((owner, told)) = tell_owner {
-            match tokio::time::timeout(limit, core.deliver(owner, vec![told])).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => warn!(owner, error = %e, "could not tell the charter owner"),
-                Err(_) => warn!(owner, "telling the charter owner timed out"),
-            }
+        // The owner's notice is committed with the signature; the signer's answer
+        // never waits for the bus to hurry it along.
+        if let Some(owner) = tell_owner {
+            core.hurry(owner);
         }
         if let Ok(Decision::Answer(_) | Decision::Drop | Decision::Rewrite(_)) = &result {
             if frame.origin() == Origin::Client {
@@ -260,63 +309,67 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
                 session.state().set_player(None);
                 core.look_up_player(session, character);
                 core.local.insert(character, session);
-                if let Some(bus) = &core.bus {
-                    if let Err(e) = bus.set_online(character).await {
-                        warn!(character, error = %e, "could not publish presence");
-                    }
-                }
-                core.wake.notify_one();
+                let _ = core.presence.send(Presence::Online(character));
+                core.due(character);
             }
             SessionEvent::LeftWorld { character } => {
                 session.state().set_player(None);
-                if let Some(turn_in) = session.state().turn_in() {
-                    if let Some(holder) = &turn_in.lease {
-                        match &core.bus {
-                            Some(bus) => {
-                                if let Err(e) = bus.release_turn_in_lease(holder).await {
-                                    warn!(error = %e, "could not give the guild-creation lease back");
-                                }
-                            }
-                            None => core.local_lease.release(holder),
-                        }
+                if let Some(holder) = session.state().turn_in().and_then(|t| t.lease) {
+                    if let Err(e) = cmd::release_lease(core, &holder).await {
+                        warn!(error = %e, "could not give the guild-creation lease back");
                     }
                 }
                 session.state().set_turn_in(None);
                 core.local.remove(character, session);
                 // Another session of this sidecar holds the character: its claim stays.
-                if core.local.get(character).is_some() {
-                    return;
-                }
-                if let Some(bus) = &core.bus {
-                    if let Err(e) = bus.set_offline(character).await {
-                        warn!(character, error = %e, "could not withdraw presence");
-                    }
+                if core.local.get(character).is_none() {
+                    let _ = core.presence.send(Presence::Offline(character));
                 }
             }
         }
     }
 
     fn start(&self, cancel: CancellationToken) {
-        let Some(bus) = self.core.bus.clone() else {
+        let core = &self.core;
+        core.tasks
+            .spawn(outbox::consume(Arc::clone(core), cancel.clone()));
+        let Some(bus) = core.bus.clone() else {
             return;
         };
-        let heartbeat = self.core.settings.heartbeat;
-        let beat_bus = bus.clone();
-        let beat_cancel = cancel.clone();
-        self.core.tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(heartbeat) => {}
-                    _ = beat_cancel.cancelled() => return,
-                }
-                if let Err(e) = beat_bus.heartbeat().await {
-                    warn!(error = %e, "bus heartbeat failed");
-                }
-            }
-        });
-        let core = Arc::clone(&self.core);
-        self.core
-            .tasks
-            .spawn(async move { outbox::consume(&core, bus, cancel).await });
+        let Some(queue) = presence_queue(core) else {
+            return;
+        };
+        core.tasks.spawn(upkeep::keep_presence(
+            Arc::clone(core),
+            bus.clone(),
+            cancel.clone(),
+        ));
+        core.tasks.spawn(upkeep::publish_presence(
+            Arc::clone(core),
+            bus.clone(),
+            queue,
+            cancel.clone(),
+        ));
+        core.tasks.spawn(upkeep::listen(
+            Arc::clone(core),
+            bus.clone(),
+            cancel.clone(),
+        ));
+        core.tasks
+            .spawn(upkeep::apply_events(Arc::clone(core), bus, cancel));
     }
+}
+
+/// The presence queue, taken once by the task that applies it.
+fn presence_queue<S, D>(core: &Core<S, D>) -> Option<mpsc::UnboundedReceiver<Presence>> {
+    crate::presence::lock(&core.presence_queue).take()
+}
+
+/// A presence update for the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presence {
+    /// The character entered the world here.
+    Online(u32),
+    /// The character left, and no other session here holds it.
+    Offline(u32),
 }

@@ -18,11 +18,17 @@ mod outbox;
 pub mod ports;
 mod presence;
 pub mod rules;
+mod upkeep;
 
 pub use guilds::{GUILD_BROADCAST_GAP, GUILD_CACHE_TTL, GUILD_UNKNOWN_TTL};
 pub use handler::{CharterHandler, CharterSettings};
-pub use outbox::{decode_frames, encode_frames};
-pub use ports::{BackendError, CharterStore, Directory, Event, EventKind, Listener};
+pub use outbox::{
+    decode_frames, encode_frames, owner_notice, PayloadError, CLAIM_HOLD, DELIVERY_WAIT,
+};
+pub use ports::{
+    BackendError, CharterStore, Directory, Event, EventKind, Listener, Notice, NoticeBacklog,
+    Settle,
+};
 pub use presence::{CharterSession, Session};
 pub use rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};
 

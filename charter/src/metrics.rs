@@ -12,12 +12,28 @@ pub const CHARTER_OPERATIONS_TOTAL: &str = "tc9_sidecar_charter_operations_total
 pub const FAILED_OPEN_TOTAL: &str = "tc9_sidecar_failed_open_total";
 /// Intercepted bodies that could not be decoded, by opcode.
 pub const MALFORMED_BODIES_TOTAL: &str = "tc9_sidecar_malformed_bodies_total";
-/// Undelivered outbox events addressed to this sidecar.
+/// Undelivered notices for characters in the world behind this sidecar.
 pub const OUTBOX_PENDING: &str = "tc9_sidecar_outbox_pending";
-/// Age of the oldest undelivered outbox event addressed to this sidecar.
+/// Age of the oldest of those.
 pub const OUTBOX_LAG_SECONDS: &str = "tc9_sidecar_outbox_lag_seconds";
-/// Outbox events delivered to a local session, by kind.
+/// Notices (`packets`) written to a local session, and bus events applied, by kind.
 pub const OUTBOX_DELIVERED_TOTAL: &str = "tc9_sidecar_outbox_delivered_total";
+/// The `kind` label of notices.
+pub const NOTICE_KIND: &str = "packets";
+/// Undelivered notices realm-wide, owners offline included.
+pub const NOTICES_WAITING: &str = "tc9_sidecar_notices_waiting";
+/// Notices set aside realm-wide (cannot be delivered).
+pub const NOTICES_SET_ASIDE: &str = "tc9_sidecar_notices_set_aside";
+/// Notices this sidecar set aside.
+pub const NOTICES_SET_ASIDE_TOTAL: &str = "tc9_sidecar_notices_set_aside_total";
+/// Notices given up at their TTL, their character never online.
+pub const NOTICES_EXPIRED_TOTAL: &str = "tc9_sidecar_notices_expired_total";
+/// Deliveries not written within the delivery wait (a client that does not read).
+pub const DELIVERIES_STALLED_TOTAL: &str = "tc9_sidecar_deliveries_stalled_total";
+/// 1 while the bus answers heartbeats, else 0.
+pub const BUS_UP: &str = "tc9_sidecar_bus_up";
+/// Times every local character's presence was announced again after a failure.
+pub const PRESENCE_REANNOUNCED_TOTAL: &str = "tc9_sidecar_presence_reannounced_total";
 /// Turn-ins the worldserver refused while the database held enough signatures.
 pub const STALE_TURN_INS_TOTAL: &str = "tc9_sidecar_stale_turn_ins_total";
 /// Packets above their per-session limit, by opcode and policy.
@@ -210,17 +226,49 @@ pub fn describe() {
     );
     describe_gauge!(
         OUTBOX_PENDING,
-        "Undelivered outbox events addressed to this sidecar."
+        "Undelivered notices for characters in the world behind this sidecar."
     );
     describe_gauge!(
         OUTBOX_LAG_SECONDS,
         Unit::Seconds,
-        "Age of the oldest undelivered outbox event addressed to this sidecar."
+        "Age of the oldest undelivered notice for a character in the world here."
     );
     describe_counter!(
         OUTBOX_DELIVERED_TOTAL,
-        "Outbox events applied by this sidecar, by kind."
+        "Notices written to a local session (packets) and bus events applied, by kind."
     );
+    describe_gauge!(
+        NOTICES_WAITING,
+        "Undelivered notices realm-wide, owners offline included."
+    );
+    describe_gauge!(NOTICES_SET_ASIDE, "Notices set aside realm-wide.");
+    describe_counter!(
+        NOTICES_SET_ASIDE_TOTAL,
+        "Notices this sidecar set aside (undecodable)."
+    );
+    describe_counter!(
+        NOTICES_EXPIRED_TOTAL,
+        "Notices given up at their TTL (their character never came online)."
+    );
+    describe_counter!(
+        DELIVERIES_STALLED_TOTAL,
+        "Deliveries not written within the delivery wait (a client that does not read)."
+    );
+    describe_gauge!(BUS_UP, "1 while the bus answers heartbeats, else 0.");
+    describe_counter!(
+        PRESENCE_REANNOUNCED_TOTAL,
+        "Times every local character's presence was announced again after a failure."
+    );
+    for name in [
+        NOTICES_SET_ASIDE_TOTAL,
+        NOTICES_EXPIRED_TOTAL,
+        DELIVERIES_STALLED_TOTAL,
+        PRESENCE_REANNOUNCED_TOTAL,
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    metrics::gauge!(NOTICES_WAITING).set(0.0);
+    metrics::gauge!(NOTICES_SET_ASIDE).set(0.0);
     describe_counter!(
         STALE_TURN_INS_TOTAL,
         "Turn-ins the worldserver refused while the database held enough signatures."

@@ -1,22 +1,36 @@
-//! This sidecar's side of the realm's outbox: events addressed to it are applied
-//! (frames delivered to a local session, guild caches dropped) and marked delivered,
-//! at least once and applied once per id, woken by the directory's wake-ups and by
-//! a poll.
+//! Notices for the characters in the world here: claimed from the characters
+//! database, written to each character's socket by a task of its own (a client that
+//! does not read delays nobody else), and marked delivered only once written.
+//!
+//! A notice is addressed to a character, not to a sidecar: whichever sidecar that
+//! character plays behind next delivers it, within the event TTL. The bus only
+//! hurries it along (a wake-up naming the character); a poll finds it without one.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tc9_codec::{Frame, FrameCodec, FrameError};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 use crate::handler::{Core, Failure};
 use crate::metrics as m;
-use crate::ports::{CharterStore, Directory, Event, EventKind};
+use crate::ports::{CharterStore, Directory, Notice, Settle};
 use crate::presence::lock;
+use crate::rules::{Petition, SignVerdict};
 
-/// Concatenated plain server frames, as stored in a `packets` event.
+/// How long a claimed notice is held for its delivery before anyone may claim it
+/// again (a sidecar that died holding it).
+pub const CLAIM_HOLD: Duration = Duration::from_secs(10);
+/// How long one delivery waits for its client's socket before giving the notice back.
+pub const DELIVERY_WAIT: Duration = Duration::from_secs(2);
+/// How often notices past their TTL are deleted.
+const EXPIRE_EVERY: Duration = Duration::from_secs(10);
+
+/// Concatenated plain server frames, as stored in a notice.
 pub fn encode_frames(frames: &[Frame]) -> Vec<u8> {
     frames
         .iter()
@@ -24,132 +38,221 @@ pub fn encode_frames(frames: &[Frame]) -> Vec<u8> {
         .collect()
 }
 
-/// The frames of a `packets` event.
-pub fn decode_frames(payload: &[u8]) -> Result<Vec<Frame>, FrameError> {
+/// Why a notice's payload is not a run of whole server frames.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// A frame header is invalid.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// Bytes after the last whole frame.
+    #[error("{0} bytes after the last whole frame")]
+    Trailing(usize),
+    /// No frame at all.
+    #[error("no frames")]
+    Empty,
+}
+
+/// The frames of a notice: whole server frames and nothing else.
+pub fn decode_frames(payload: &[u8]) -> Result<Vec<Frame>, PayloadError> {
     let mut codec = FrameCodec::server();
     let mut buf = BytesMut::from(payload);
     let mut frames = Vec::new();
     while let Some(frame) = codec.decode(&mut buf)? {
         frames.push(frame);
     }
-    Ok(frames)
+    match (frames.is_empty(), buf.len()) {
+        (_, trailing) if trailing > 0 => Err(PayloadError::Trailing(trailing)),
+        (true, _) => Err(PayloadError::Empty),
+        _ => Ok(frames),
+    }
 }
 
-/// Event ids applied recently, so a redelivered event is not applied twice.
-#[derive(Debug, Default)]
-pub(crate) struct Applied {
-    order: VecDeque<i64>,
-    ids: HashSet<i64>,
-}
-
-impl Applied {
-    const KEEP: usize = 4096;
-
-    fn contains(&self, id: i64) -> bool {
-        self.ids.contains(&id)
-    }
-
-    /// Records `id`; false if it was recorded already.
-    fn first_time(&mut self, id: i64) -> bool {
-        if !self.ids.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > Self::KEEP {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
-            }
-        }
-        true
-    }
+/// The notice a signing verdict owes the charter's owner (AzerothCore sends the
+/// signer's `SMSG_PETITION_SIGN_RESULTS` to the owner too, signed or already
+/// signed): `(owner, payload)`. A store records it with the signature.
+pub fn owner_notice(petition: &Petition, verdict: &SignVerdict) -> Option<(u32, Vec<u8>)> {
+    let shown = match verdict {
+        SignVerdict::Record(shown) | SignVerdict::AlreadySigned(shown) => shown,
+        SignVerdict::Refuse(_) | SignVerdict::Ignore => return None,
+    };
+    let frame = crate::cmd::server_frame(shown).ok()?;
+    Some((petition.owner_guid, encode_frames(&[frame])))
 }
 
 impl<S: CharterStore, D: Directory> Core<S, D> {
-    /// Applies one outbox event; false when it must wait (its character is not here).
-    async fn apply(&self, event: &Event) -> Result<bool, Failure> {
-        match &event.kind {
-            EventKind::GuildChanged => {
-                self.guilds.clear();
-                Ok(true)
+    /// Has the consumer deliver `character`'s notices now.
+    pub(crate) fn due(&self, character: u32) {
+        lock(&self.due).insert(character);
+        self.wake.notify_one();
+    }
+
+    /// Claims the notices of those of `characters` with no delivery under way and
+    /// starts one delivery task per character.
+    async fn deliver_notices(self: &Arc<Self>, characters: Vec<u32>) -> Result<(), Failure> {
+        let free: Vec<u32> = {
+            let busy = lock(&self.in_flight);
+            characters
+                .into_iter()
+                .filter(|c| !busy.contains(c))
+                .collect()
+        };
+        if free.is_empty() {
+            return Ok(());
+        }
+        let claimed = self
+            .bounded(
+                self.store
+                    .claim(&free, &self.settings.sidecar_id, CLAIM_HOLD),
+            )
+            .await?;
+        let mut by_character: BTreeMap<u32, Vec<Notice>> = BTreeMap::new();
+        for notice in claimed {
+            by_character
+                .entry(notice.character)
+                .or_default()
+                .push(notice);
+        }
+        for (character, notices) in by_character {
+            if !lock(&self.in_flight).insert(character) {
+                continue;
             }
-            EventKind::Packets => {
-                let Some(character) = event.character else {
-                    return Ok(true);
-                };
-                let Some(session) = self.local.get(character) else {
-                    return Ok(false);
-                };
-                let frames = decode_frames(&event.payload)?;
-                Ok(session.send_to_gateway(frames).await)
-            }
-            EventKind::Other(kind) => {
-                warn!(kind, id = event.id, "unknown outbox event; skipped");
-                Ok(true)
+            let core = Arc::clone(self);
+            self.tasks.spawn(
+                async move {
+                    core.deliver_to(character, notices).await;
+                    lock(&core.in_flight).remove(&character);
+                }
+                .in_current_span(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes `notices` to `character`'s session, in order, settling each; the
+    /// first that cannot be written gives back the rest.
+    async fn deliver_to(&self, character: u32, notices: Vec<Notice>) {
+        let mut rest = notices.into_iter();
+        while let Some(notice) = rest.next() {
+            let outcome = match decode_frames(&notice.payload) {
+                Err(e) => {
+                    warn!(id = notice.id, character, error = %e, "a notice cannot be decoded; set aside");
+                    metrics::counter!(m::NOTICES_SET_ASIDE_TOTAL).increment(1);
+                    Settle::SetAside(format!("undecodable: {e}"))
+                }
+                Ok(frames) => {
+                    let written = match self.local.get(character) {
+                        Some(session) => session.deliver(frames, DELIVERY_WAIT).await,
+                        None => false,
+                    };
+                    if !written {
+                        metrics::counter!(m::DELIVERIES_STALLED_TOTAL).increment(1);
+                        debug!(
+                            id = notice.id,
+                            character, "delivery not written; given back"
+                        );
+                        for notice in std::iter::once(notice).chain(rest) {
+                            self.settle(notice.id, Settle::Released).await;
+                        }
+                        return;
+                    }
+                    metrics::counter!(m::OUTBOX_DELIVERED_TOTAL, "kind" => m::NOTICE_KIND)
+                        .increment(1);
+                    Settle::Delivered
+                }
+            };
+            self.settle(notice.id, outcome).await;
+        }
+    }
+
+    /// Settles a claim, retrying a few times: a delivered notice left claimed would
+    /// be delivered again once its claim expires.
+    async fn settle(&self, id: i64, outcome: Settle) {
+        let claimer = &self.settings.sidecar_id;
+        for attempt in 0..5u32 {
+            let settled = self
+                .bounded(self.store.settle(id, claimer, outcome.clone()))
+                .await;
+            match settled {
+                Ok(()) => return,
+                Err(e) if attempt == 4 => {
+                    warn!(id, error = %e, "could not settle a notice; its claim will expire")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
             }
         }
     }
 
-    /// Delivers this sidecar's pending events.
-    async fn drain(&self, bus: &D) -> Result<(), Failure> {
-        let expired = bus.expire(self.settings.event_ttl).await?;
-        if expired > 0 {
-            warn!(
-                expired,
-                "gave up outbox events whose character never came online here"
-            );
+    /// `operation` under the resolution time limit.
+    pub(crate) async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, crate::ports::BackendError>>,
+    ) -> Result<T, Failure> {
+        let limit = self.settings.timeout;
+        match tokio::time::timeout(limit, operation).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(Failure::Timeout(limit)),
         }
-        let here = self.local.characters();
-        for event in bus.pending(&here, 256).await? {
-            let fresh = !lock(&self.applied).contains(event.id);
-            if fresh && !self.apply(&event).await? {
-                continue;
+    }
+
+    /// Deletes notices past their TTL (at most every [`EXPIRE_EVERY`]) and sets the
+    /// backlog gauges.
+    async fn upkeep(&self, here: &[u32], last_expire: &mut Option<Instant>) -> Result<(), Failure> {
+        if last_expire.is_none_or(|at| at.elapsed() >= EXPIRE_EVERY) {
+            *last_expire = Some(Instant::now());
+            let expired = self
+                .bounded(self.store.expire_notices(self.settings.event_ttl))
+                .await?;
+            if expired > 0 {
+                metrics::counter!(m::NOTICES_EXPIRED_TOTAL).increment(expired);
+                warn!(
+                    expired,
+                    "gave up notices whose character never came online in time"
+                );
             }
-            if lock(&self.applied).first_time(event.id) {
-                metrics::counter!(m::OUTBOX_DELIVERED_TOTAL, "kind" => m::event_label(&event.kind))
-                    .increment(1);
-            }
-            bus.mark_delivered(event.id).await?;
-            debug!(id = event.id, kind = %event.kind, "outbox event delivered");
         }
-        if let Ok((pending, lag)) = bus.backlog().await {
-            metrics::gauge!(m::OUTBOX_PENDING).set(pending as f64);
-            metrics::gauge!(m::OUTBOX_LAG_SECONDS).set(lag);
-        }
+        let backlog = self.bounded(self.store.notice_backlog(here)).await?;
+        metrics::gauge!(m::OUTBOX_PENDING).set(backlog.here as f64);
+        metrics::gauge!(m::OUTBOX_LAG_SECONDS).set(backlog.here_oldest);
+        metrics::gauge!(m::NOTICES_WAITING).set(backlog.realm as f64);
+        metrics::gauge!(m::NOTICES_SET_ASIDE).set(backlog.set_aside as f64);
         Ok(())
     }
 }
 
-/// Listens for wake-ups and polls, delivering events, until `cancel`.
+/// Delivers notices, woken by [`Core::due`] and polling every character in the
+/// world here, until `cancel`.
 pub(crate) async fn consume<S: CharterStore, D: Directory>(
-    core: &Core<S, D>,
-    bus: D,
+    core: Arc<Core<S, D>>,
     cancel: CancellationToken,
 ) {
-    let mut listener = None;
+    // Claims a previous run of this sidecar held are void: it starts afresh.
+    if let Err(e) = core
+        .bounded(core.store.release_all(&core.settings.sidecar_id))
+        .await
+    {
+        warn!(error = %e, "could not give back earlier claims; they expire");
+    }
+    let mut last_expire = None;
+    let mut next_poll = Instant::now();
     loop {
-        if listener.is_none() {
-            match bus.listen().await {
-                Ok(l) => listener = Some(l),
-                Err(e) => warn!(error = %e, "bus listen failed; polling"),
+        let characters = if Instant::now() >= next_poll {
+            next_poll = Instant::now() + core.settings.poll;
+            let here = core.local.characters();
+            if let Err(e) = core.upkeep(&here, &mut last_expire).await {
+                warn!(error = %e, "notice upkeep failed; will retry");
             }
+            here
+        } else {
+            let due: HashSet<u32> = std::mem::take(&mut *lock(&core.due));
+            due.into_iter().collect()
+        };
+        if let Err(e) = core.deliver_notices(characters).await {
+            warn!(error = %e, "notice delivery failed; will retry");
         }
-        if let Err(e) = core.drain(&bus).await {
-            warn!(error = %e, "outbox delivery failed; will retry");
-        }
-        let poll = core.settings.poll;
+        let poll = tokio::time::sleep_until(next_poll.into());
         tokio::select! {
-            woken = async {
-                match listener.as_mut() {
-                    Some(l) => l.notified().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                if woken.is_none() {
-                    listener = None;
-                }
-            }
             _ = core.wake.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
+            _ = poll => {}
             _ = cancel.cancelled() => return,
         }
     }

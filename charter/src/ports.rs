@@ -67,7 +67,9 @@ pub trait CharterStore: Send + Sync + 'static {
     /// Whether a guild called `name` exists on any worldserver of the realm.
     fn guild_named(&self, name: &str) -> impl Future<Output = Result<bool, BackendError>> + Send;
     /// Judges and, when the rules allow, records a signature atomically; `None` when
-    /// the petition does not exist.
+    /// the petition does not exist. The owner's notice
+    /// ([`owner_notice`](crate::owner_notice)) is recorded in the same transaction as
+    /// the signature, so a committed signature always has its notice.
     fn sign(
         &self,
         petition_guid: u32,
@@ -75,6 +77,75 @@ pub trait CharterStore: Send + Sync + 'static {
         invited: bool,
         rules: &Rules,
     ) -> impl Future<Output = Result<Option<(Petition, SignVerdict)>, BackendError>> + Send;
+    /// Records a notice for `character`; its id.
+    fn post(
+        &self,
+        character: u32,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<i64, BackendError>> + Send;
+    /// Claims, for `claimer` and for `hold`, the undelivered notices of `characters`
+    /// that nobody holds, oldest first.
+    fn claim(
+        &self,
+        characters: &[u32],
+        claimer: &str,
+        hold: Duration,
+    ) -> impl Future<Output = Result<Vec<Notice>, BackendError>> + Send;
+    /// Ends `claimer`'s claim on notice `id` with `outcome`.
+    fn settle(
+        &self,
+        id: i64,
+        claimer: &str,
+        outcome: Settle,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Gives back every claim `claimer` holds (it starts afresh).
+    fn release_all(&self, claimer: &str) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Deletes notices older than `age`; how many of them were never delivered.
+    fn expire_notices(
+        &self,
+        age: Duration,
+    ) -> impl Future<Output = Result<u64, BackendError>> + Send;
+    /// Undelivered notices (not set aside): for `characters`, and realm-wide.
+    fn notice_backlog(
+        &self,
+        characters: &[u32],
+    ) -> impl Future<Output = Result<NoticeBacklog, BackendError>> + Send;
+}
+
+/// Server frames for one character, kept in the characters database until a session
+/// of that character has them on its socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Unique, increasing id.
+    pub id: i64,
+    /// The character it is for.
+    pub character: u32,
+    /// Concatenated plain server frames ([`encode_frames`](crate::encode_frames)).
+    pub payload: Vec<u8>,
+}
+
+/// How a claim on a notice ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Written to the character's socket: never delivered again.
+    Delivered,
+    /// Not delivered now: free for the next claim, here or elsewhere.
+    Released,
+    /// Cannot be delivered (named why): kept, never offered again.
+    SetAside(String),
+}
+
+/// Undelivered notices, as the backlog gauges show them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NoticeBacklog {
+    /// For characters in the world behind this sidecar.
+    pub here: i64,
+    /// Age in seconds of the oldest of those.
+    pub here_oldest: f64,
+    /// Realm-wide, owners offline included.
+    pub realm: i64,
+    /// Set aside realm-wide.
+    pub set_aside: i64,
 }
 
 /// What an outbox event carries.
@@ -130,16 +201,20 @@ pub struct Event {
     pub payload: Vec<u8>,
 }
 
-/// Wake-ups for this sidecar's outbox.
+/// Wake-ups for this sidecar: `Some(character)` when a notice for that character
+/// waits, `None` when an outbox event does.
 pub struct Listener {
     /// Whatever keeps the wake-ups coming (a live connection); dropped with this.
     _source: Option<Box<dyn Any + Send>>,
-    woken: mpsc::Receiver<()>,
+    woken: mpsc::Receiver<Option<u32>>,
 }
 
 impl Listener {
     /// Wake-ups arriving on `woken`, kept alive by `source`.
-    pub fn new(woken: mpsc::Receiver<()>, source: Option<Box<dyn Any + Send>>) -> Listener {
+    pub fn new(
+        woken: mpsc::Receiver<Option<u32>>,
+        source: Option<Box<dyn Any + Send>>,
+    ) -> Listener {
         Listener {
             _source: source,
             woken,
@@ -147,7 +222,7 @@ impl Listener {
     }
 
     /// Waits for a wake-up; `None` once the source is lost.
-    pub async fn notified(&mut self) -> Option<()> {
+    pub async fn notified(&mut self) -> Option<Option<u32>> {
         self.woken.recv().await
     }
 }
@@ -187,6 +262,16 @@ pub trait Directory: Clone + Send + Sync + 'static {
     fn expire(&self, age: Duration) -> impl Future<Output = Result<u64, BackendError>> + Send;
     /// Undelivered events and the age of the oldest.
     fn backlog(&self) -> impl Future<Output = Result<(i64, f64), BackendError>> + Send;
+    /// Wakes `sidecar`: a notice for `character` is waiting.
+    fn wake(
+        &self,
+        sidecar: &str,
+        character: u32,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Records that every one of `characters` plays behind this sidecar (after the
+    /// bus was lost, or a publish failed).
+    fn announce(&self, characters: &[u32])
+        -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Wake-ups when events arrive.
     fn listen(&self) -> impl Future<Output = Result<Listener, BackendError>> + Send;
     /// Takes the realm's guild-creation lease for `holder` for `ttl`, if nobody holds

@@ -322,6 +322,16 @@ impl<H: Handler> Pump<H> {
         while let Some(item) = next.take() {
             match item {
                 Outbound::Frame(frame) => frames.push(frame),
+                Outbound::Delivery(mut delivery) => {
+                    // A deliverer that stopped waiting may offer these elsewhere.
+                    if let Some(delivered) = delivery.take() {
+                        frames.extend(delivered);
+                        if !self.write_frames(frames.drain(..)).await {
+                            return false;
+                        }
+                        delivery.written();
+                    }
+                }
                 Outbound::Switch(switch) => {
                     if !self.write_frames(frames.drain(..)).await {
                         return false;

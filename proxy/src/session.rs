@@ -11,17 +11,18 @@
 //!
 //! Each direction is one pump, a task of its own (see `pump`). Answers for the peer a
 //! pump reads go to the other pump's bounded inbox, as do frames other sessions
-//! deliver through [`SessionInfo::send_to_gateway`].
+//! deliver through [`SessionInfo::deliver`].
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tc9_codec::{Frame, FrameCodec, Origin};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn, Instrument};
 
@@ -58,9 +59,6 @@ pub struct SessionInfo<S = ()> {
     state: S,
 }
 
-/// How long a delivery may wait for room in a session's gateway queue.
-const DELIVERY_WAIT: Duration = Duration::from_secs(2);
-
 impl<S: Default> SessionInfo<S> {
     /// A session with no identity yet, whose gateway-side pump reads `to_gateway`.
     fn new(id: u64, peer: SocketAddr, to_gateway: mpsc::Sender<Outbound>) -> Self {
@@ -75,20 +73,32 @@ impl<S: Default> SessionInfo<S> {
 }
 
 impl<S> SessionInfo<S> {
-    /// Queues server frames toward this session's gateway, in order, after whatever is
-    /// queued already; false if the session has ended or its queue stayed full.
-    pub async fn send_to_gateway(&self, frames: Vec<Frame>) -> bool {
-        for frame in frames {
-            if self
-                .to_gateway
-                .send_timeout(Outbound::Frame(frame), DELIVERY_WAIT)
-                .await
-                .is_err()
-            {
-                return false;
+    /// Sends server frames to this session's gateway, in order, after whatever is
+    /// queued already; true once they are written to its socket. If its pump has
+    /// not taken them within `wait` (a client that does not read, a session that
+    /// ended) this gives up and they are never written later, so the caller may
+    /// offer them again elsewhere without the client seeing them twice; once taken,
+    /// it waits for the write's outcome.
+    pub async fn deliver(&self, frames: Vec<Frame>, wait: Duration) -> bool {
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let (written, mut ack) = oneshot::channel();
+        let item = Outbound::Delivery(Delivery {
+            frames,
+            state: Arc::clone(&state),
+            written,
+        });
+        if self.to_gateway.send_timeout(item, wait).await.is_err() {
+            return false;
+        }
+        match tokio::time::timeout(wait, &mut ack).await {
+            Ok(outcome) => outcome.is_ok(),
+            Err(_) => {
+                let abandoned = state
+                    .compare_exchange(QUEUED, ABANDONED, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+                !abandoned && ack.await.is_ok()
             }
         }
-        true
     }
 
     /// A snapshot of the session's identity.
@@ -112,8 +122,40 @@ impl<S> SessionInfo<S> {
 pub(crate) enum Outbound {
     /// A frame to write, header encrypted when the pump's writing cipher is on.
     Frame(Frame),
+    /// Frames another session delivers, acknowledged once written.
+    Delivery(Delivery),
     /// How the server pump handles what follows `SMSG_AUTH_CHALLENGE` (crypt mode).
     Switch(Switch),
+}
+
+/// A delivery still in the queue.
+const QUEUED: u8 = 0;
+/// A delivery the pump is writing: it will be written or the session ends.
+const TAKEN: u8 = 1;
+/// A delivery its sender stopped waiting for: never written.
+const ABANDONED: u8 = 2;
+
+/// Frames on their way to the gateway for [`SessionInfo::deliver`].
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    frames: Vec<Frame>,
+    state: Arc<AtomicU8>,
+    written: oneshot::Sender<()>,
+}
+
+impl Delivery {
+    /// The frames, unless the sender stopped waiting (then nothing is to be written).
+    pub(crate) fn take(&mut self) -> Option<Vec<Frame>> {
+        self.state
+            .compare_exchange(QUEUED, TAKEN, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()
+            .map(|_| std::mem::take(&mut self.frames))
+    }
+
+    /// Tells the sender its frames are on the socket.
+    pub(crate) fn written(self) {
+        let _ = self.written.send(());
+    }
 }
 
 /// Connects to the worldserver with bounded retries and backoff.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use bytes::BytesMut;
-use tc9_charter::{decode_frames, EventKind};
+use tc9_charter::decode_frames;
 use tc9_codec::wire::HexBytes;
 use tc9_codec::{decode_frame, Frame, FrameCodec, Opcode, Origin};
 use tc9_proxy::capture::Capture;
@@ -153,7 +153,7 @@ pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> 
         ..Config::default()
     };
     let decisions = Arc::new(Mutex::new(Vec::new()));
-    let charter = charter(&config, store, realm.join(SIDECAR_ID));
+    let charter = charter(&config, store.clone(), realm.join(SIDECAR_ID));
     let probe = charter.clone();
     let handler = Recording {
         inner: charter,
@@ -173,7 +173,7 @@ pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> 
         let (mut world_codec, mut world_buf) =
             (FrameCodec::new(Origin::Client, 0xFFFF), BytesMut::new());
         let mut transcript = String::new();
-        let mut seen_events = 0;
+        let (mut seen_events, mut seen_notices) = (0, 0);
         for (n, record) in capture.records.iter().enumerate() {
             let frame = &record.frame;
             let (arrow, to_world, to_gateway) = match record.origin {
@@ -235,24 +235,26 @@ pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> 
             for f in &to_gateway {
                 let _ = writeln!(transcript, "    gateway <- {}", describe(f));
             }
-            let events = realm.events();
-            for (target, event, _) in events.iter().skip(seen_events) {
-                let whom = event
-                    .character
-                    .map_or(String::new(), |c| format!(" for character {c}"));
-                if event.kind == EventKind::Packets {
-                    for f in decode_frames(&event.payload)? {
-                        let _ =
-                            writeln!(transcript, "    bus -> {target}{whom} <- {}", describe(&f));
-                    }
-                } else {
+            let notices = store.notices();
+            for (notice, _) in notices.iter().skip(seen_notices) {
+                for f in decode_frames(&notice.payload)? {
                     let _ = writeln!(
                         transcript,
-                        "    bus -> {target}{whom}: {} {}",
-                        event.kind,
-                        String::from_utf8_lossy(&event.payload)
+                        "    notice for character {} <- {}",
+                        notice.character,
+                        describe(&f)
                     );
                 }
+            }
+            seen_notices = notices.len();
+            let events = realm.events();
+            for (target, event, _) in events.iter().skip(seen_events) {
+                let _ = writeln!(
+                    transcript,
+                    "    bus -> {target}: {} {}",
+                    event.kind,
+                    String::from_utf8_lossy(&event.payload)
+                );
             }
             seen_events = events.len();
         }

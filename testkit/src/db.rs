@@ -290,6 +290,24 @@ impl MariaDb {
         self.sign_rows("petitionguid", petition).await
     }
 
+    /// `(character, delivered)` of every notice, oldest first (none before the
+    /// sidecar first used the table).
+    pub async fn notices(&self) -> Result<Vec<(u32, bool)>> {
+        let mut conn = self.pool.get_conn().await?;
+        let exists: Option<String> = conn
+            .exec_first("SHOW TABLES LIKE 'tc9_sidecar_notice'", ())
+            .await?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(u32, bool)> = conn
+            .query(
+                "SELECT character_guid, delivered IS NOT NULL FROM tc9_sidecar_notice ORDER BY id",
+            )
+            .await?;
+        Ok(rows)
+    }
+
     /// The players who signed the charter item `petition`, by guid.
     pub async fn signers(&self, petition: u32) -> Result<Vec<u32>> {
         Ok(self
@@ -402,17 +420,4 @@ pub async fn wait_located(
         || async move { Ok((located(pg, character).await?.as_deref() == Some(sidecar)).then_some(())) },
     )
     .await
-}
-
-/// `(character, delivered)` of every realm-1 outbox event for `sidecar`, oldest
-/// first.
-pub async fn outbox(pg: &tokio_postgres::Client, sidecar: &str) -> Result<Vec<(i64, bool)>> {
-    let rows = pg
-        .query(
-            "SELECT character_guid, delivered_at IS NOT NULL FROM tc9_realm_1.outbox \
-             WHERE target_sidecar = $1 ORDER BY id",
-            &[&sidecar],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

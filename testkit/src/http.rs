@@ -31,10 +31,10 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
 /// The sum of the samples of `name` in a Prometheus text `exposition` whose label
 /// text holds every one of `labels` (each as rendered, e.g. `result="ok"`).
 pub fn metric_sum(exposition: &str, name: &str, labels: &[&str]) -> f64 {
-    let head = format!("{name}{{");
+    let (labelled, bare) = (format!("{name}{{"), format!("{name} "));
     exposition
         .lines()
-        .filter(|line| line.starts_with(&head))
+        .filter(|line| line.starts_with(&labelled) || line.starts_with(&bare))
         .filter(|line| labels.iter().all(|label| line.contains(label)))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

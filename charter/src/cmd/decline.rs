@@ -30,7 +30,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         decliner: Guid::player(decliner),
     };
     let delivered = core
-        .deliver(petition.owner_guid, vec![server_frame(&told)?])
+        .send_to(petition.owner_guid, &[server_frame(&told)?])
         .await?;
     let result = if delivered {
         OpResult::Delivered

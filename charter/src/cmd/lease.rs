@@ -44,12 +44,12 @@ pub(super) async fn take<S: CharterStore, D: Directory>(
 }
 
 /// Gives the lease back if `holder` holds it.
-pub(super) async fn release<S: CharterStore, D: Directory>(
+pub(crate) async fn release<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
     holder: &str,
 ) -> Result<(), Failure> {
     match &core.bus {
-        Some(bus) => bus.release_turn_in_lease(holder).await?,
+        Some(bus) => core.bounded(bus.release_turn_in_lease(holder)).await?,
         None => core.local_lease.release(holder),
     }
     Ok(())

@@ -29,6 +29,8 @@ use crate::ports::{CharterStore, Directory};
 use crate::presence::Session;
 use crate::rules::Petition;
 
+pub(crate) use lease::release as release_lease;
+
 /// Client opcodes the charter intercepts.
 pub const CLIENT_OPCODES: &[Opcode] = &[
     Opcode::CMSG_OFFER_PETITION,
@@ -57,13 +59,13 @@ pub(crate) fn intercepts(origin: Origin, opcode: Opcode) -> bool {
     }
 }
 
-/// Resolves one intercepted frame; a result the charter owner must also hear goes
-/// to `tell_owner`, to be delivered after the decision.
+/// Resolves one intercepted frame; an owner whose notice was just recorded goes to
+/// `tell_owner`, for its delivery to be hurried after the decision.
 pub(crate) async fn run<S: CharterStore, D: Directory>(
     core: &Arc<Core<S, D>>,
     session: &Session,
     frame: &Frame,
-    tell_owner: &mut Option<(u32, Frame)>,
+    tell_owner: &mut Option<u32>,
 ) -> Result<Decision, Failure> {
     match (frame.origin(), frame.opcode()) {
         (Origin::Client, Opcode::CMSG_OFFER_PETITION) => offer::run(core, session, frame).await,

@@ -1,5 +1,5 @@
 //! `CMSG_OFFER_PETITION` to a player behind another sidecar: judged here, shown to
-//! the target through the bus. A target on this worldserver is the worldserver's.
+//! the target as a notice, hurried by the bus. A target on this worldserver is the worldserver's.
 
 use tc9_codec::messages::CmsgOfferPetition;
 use tc9_codec::{Frame, Message};
@@ -8,8 +8,7 @@ use tc9_proxy::Decision;
 use super::server_frame;
 use crate::handler::{Core, Failure};
 use crate::metrics::{count, OpResult, Operation};
-use crate::outbox::encode_frames;
-use crate::ports::{CharterStore, Directory, EventKind};
+use crate::ports::{CharterStore, Directory};
 use crate::presence::Session;
 use crate::rules::{self, OfferVerdict, Petition};
 
@@ -26,7 +25,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     let Some(bus) = &core.bus else {
         return Ok(Decision::Forward);
     };
-    let Some(sidecar) = bus.locate(target).await? else {
+    if core.bounded(bus.locate(target)).await?.is_none() {
         return Ok(Decision::Forward);
     };
     let Some(petition) = core
@@ -59,9 +58,9 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         OfferVerdict::Deliver => {
             let signatures = core.store.signatures(petition.petition_id).await?;
             let shown = rules::show_signatures(&petition, offerer.guid, &signatures);
-            let frames = encode_frames(&[server_frame(&shown)?]);
-            bus.publish(&sidecar, Some(target), &EventKind::Packets, &frames)
-                .await?;
+            if !core.send_to(target, &[server_frame(&shown)?]).await? {
+                return Ok(Decision::Forward);
+            }
             count(Operation::Offer, OpResult::Delivered);
             Ok(Decision::Drop)
         }

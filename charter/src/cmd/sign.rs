@@ -17,7 +17,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
     session: &Session,
     frame: &Frame,
-    tell_owner: &mut Option<(u32, Frame)>,
+    tell_owner: &mut Option<u32>,
 ) -> Result<Decision, Failure> {
     if !core.settings.module {
         // Without mod-tc9-sidecar only the worldserver's own signatures count at its
@@ -48,8 +48,8 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     let Some(shown) = to_both else {
         return Ok(Decision::Drop);
     };
-    let frame = server_frame(&shown)?;
-    // The signature is committed: the signer is answered whatever the bus does.
-    *tell_owner = Some((petition.owner_guid, frame.clone()));
-    Ok(Decision::Answer(vec![frame]))
+    // The owner's notice was recorded with the verdict: the signer is answered now,
+    // whatever the bus does.
+    *tell_owner = Some(petition.owner_guid);
+    Ok(Decision::Answer(vec![server_frame(&shown)?]))
 }

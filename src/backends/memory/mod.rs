@@ -43,7 +43,7 @@ mod store;
 mod world;
 
 pub use realm::{MemoryBus, MemoryRealm};
-pub use store::{MemoryStore, SignatureRow, Tables};
+pub use store::{MemoryStore, NoticeRow, SignatureRow, Tables};
 pub use world::{SeedCharacter, SeedGuild, SeedOnline, SeedPetition, SeedSignature, World};
 
 use std::sync::{Mutex, MutexGuard};

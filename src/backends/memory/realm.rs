@@ -24,9 +24,21 @@ struct Hub {
     sidecars: BTreeSet<String>,
     outbox: Vec<Stored>,
     next_id: i64,
-    wakers: HashMap<String, Vec<mpsc::Sender<()>>>,
+    wakers: HashMap<String, Vec<mpsc::Sender<Option<u32>>>>,
     /// The guild-creation lease: holder and expiry.
     lease: Option<(String, Instant)>,
+}
+
+impl Hub {
+    /// Wakes `target`'s listeners.
+    fn wake(&mut self, target: &str, character: Option<u32>) {
+        if let Some(wakers) = self.wakers.get_mut(target) {
+            wakers.retain(|w| !w.is_closed());
+            for w in wakers.iter() {
+                let _ = w.try_send(character);
+            }
+        }
+    }
 }
 
 /// The directory and outbox of the sidecars of one process.
@@ -143,12 +155,7 @@ impl Directory for MemoryBus {
                 created: Instant::now(),
                 delivered: false,
             });
-            if let Some(wakers) = hub.wakers.get_mut(&target) {
-                wakers.retain(|w| !w.is_closed());
-                for w in wakers.iter() {
-                    let _ = w.try_send(());
-                }
-            }
+            hub.wake(&target, None);
             id
         })
     }
@@ -217,9 +224,33 @@ impl Directory for MemoryBus {
     fn listen(&self) -> impl Future<Output = Result<Listener, BackendError>> + Send {
         let me = self.sidecar.clone();
         self.with(move |hub| {
-            let (wake, woken) = mpsc::channel(1);
+            let (wake, woken) = mpsc::channel(64);
             hub.wakers.entry(me).or_default().push(wake);
             Listener::new(woken, None)
+        })
+    }
+
+    fn wake(
+        &self,
+        sidecar: &str,
+        character: u32,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let target = sidecar.to_owned();
+        self.with(move |hub| hub.wake(&target, Some(character)))
+    }
+
+    fn announce(
+        &self,
+        characters: &[u32],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let me = self.sidecar.clone();
+        let characters = characters.to_vec();
+        self.with(move |hub| {
+            hub.online
+                .retain(|c, sidecar| *sidecar != me || characters.contains(c));
+            for c in characters {
+                hub.online.insert(c, me.clone());
+            }
         })
     }
 

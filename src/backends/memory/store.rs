@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{BackendError, CharterStore};
+use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Settle};
 
 use super::{lock, World};
 
@@ -22,6 +23,30 @@ pub struct Tables {
     pub signatures: Vec<SignatureRow>,
     /// `guild` with its ranks, by `guildid`.
     pub guilds: HashMap<u32, Guild>,
+    /// `tc9_sidecar_notice`, oldest first.
+    pub notices: Vec<NoticeRow>,
+}
+
+/// One notice row.
+#[derive(Debug, Clone)]
+pub struct NoticeRow {
+    /// The notice.
+    pub notice: Notice,
+    /// When it was recorded.
+    pub created: Instant,
+    /// Who holds it, until when.
+    pub claim: Option<(String, Instant)>,
+    /// It was written to a session of its character.
+    pub delivered: bool,
+    /// Why it cannot be delivered, if so.
+    pub set_aside: Option<String>,
+}
+
+impl NoticeRow {
+    /// Undelivered and not set aside.
+    fn waiting(&self) -> bool {
+        !self.delivered && self.set_aside.is_none()
+    }
 }
 
 /// One `petition_sign` row.
@@ -36,6 +61,23 @@ pub struct SignatureRow {
 }
 
 impl Tables {
+    /// Records a notice; its id.
+    pub fn post(&mut self, character: u32, payload: Vec<u8>) -> i64 {
+        let id = self.notices.last().map_or(1, |row| row.notice.id + 1);
+        self.notices.push(NoticeRow {
+            notice: Notice {
+                id,
+                character,
+                payload,
+            },
+            created: Instant::now(),
+            claim: None,
+            delivered: false,
+            set_aside: None,
+        });
+        id
+    }
+
     /// The signatures of petition `petition_id`, by player guid.
     pub fn signatures_of(&self, petition_id: u32) -> Vec<Signature> {
         let mut rows: Vec<Signature> = self
@@ -130,6 +172,15 @@ impl MemoryStore {
         f(&mut lock(&self.tables))
     }
 
+    /// Every notice recorded, oldest first, with whether it was delivered.
+    pub fn notices(&self) -> Vec<(Notice, bool)> {
+        lock(&self.tables)
+            .notices
+            .iter()
+            .map(|row| (row.notice.clone(), row.delivered))
+            .collect()
+    }
+
     /// The signatures recorded for the charter item `petition_guid`.
     pub fn signatures_now(&self, petition_guid: u32) -> Vec<Signature> {
         let t = lock(&self.tables);
@@ -220,9 +271,107 @@ impl CharterStore for MemoryStore {
                     },
                 });
             }
+            if let Some((owner, payload)) = tc9_charter::owner_notice(&petition, &verdict) {
+                t.post(owner, payload);
+            }
             (petition, verdict)
         });
         drop(t);
         async move { Ok(outcome) }
+    }
+
+    fn post(
+        &self,
+        character: u32,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<i64, BackendError>> + Send {
+        let id = lock(&self.tables).post(character, payload.to_vec());
+        async move { Ok(id) }
+    }
+
+    fn claim(
+        &self,
+        characters: &[u32],
+        claimer: &str,
+        hold: Duration,
+    ) -> impl Future<Output = Result<Vec<Notice>, BackendError>> + Send {
+        let now = Instant::now();
+        let claimed: Vec<Notice> = lock(&self.tables)
+            .notices
+            .iter_mut()
+            .filter(|row| row.waiting() && characters.contains(&row.notice.character))
+            .filter(|row| row.claim.as_ref().is_none_or(|(_, until)| *until < now))
+            .map(|row| {
+                row.claim = Some((claimer.to_owned(), now + hold));
+                row.notice.clone()
+            })
+            .collect();
+        async move { Ok(claimed) }
+    }
+
+    fn settle(
+        &self,
+        id: i64,
+        claimer: &str,
+        outcome: Settle,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let mut t = lock(&self.tables);
+        if let Some(row) = t.notices.iter_mut().find(|row| row.notice.id == id) {
+            let ours = row.claim.as_ref().is_some_and(|(by, _)| by == claimer);
+            match outcome {
+                Settle::Delivered if ours && !row.delivered => row.delivered = true,
+                Settle::Released if ours => row.claim = None,
+                Settle::SetAside(why) => row.set_aside = Some(why),
+                _ => {}
+            }
+        }
+        drop(t);
+        async move { Ok(()) }
+    }
+
+    fn release_all(&self, claimer: &str) -> impl Future<Output = Result<(), BackendError>> + Send {
+        for row in lock(&self.tables).notices.iter_mut() {
+            if row.claim.as_ref().is_some_and(|(by, _)| by == claimer) {
+                row.claim = None;
+            }
+        }
+        async move { Ok(()) }
+    }
+
+    fn expire_notices(
+        &self,
+        age: Duration,
+    ) -> impl Future<Output = Result<u64, BackendError>> + Send {
+        let mut given_up = 0;
+        lock(&self.tables).notices.retain(|row| {
+            let expired = row.created.elapsed() > age;
+            if expired && row.waiting() {
+                given_up += 1;
+            }
+            !expired
+        });
+        async move { Ok(given_up) }
+    }
+
+    fn notice_backlog(
+        &self,
+        characters: &[u32],
+    ) -> impl Future<Output = Result<NoticeBacklog, BackendError>> + Send {
+        let mut backlog = NoticeBacklog::default();
+        for row in &lock(&self.tables).notices {
+            if row.delivered {
+                continue;
+            }
+            if row.set_aside.is_some() {
+                backlog.set_aside += 1;
+                continue;
+            }
+            backlog.realm += 1;
+            if characters.contains(&row.notice.character) {
+                backlog.here += 1;
+                backlog.here_oldest = backlog.here_oldest.max(row.created.elapsed().as_secs_f64());
+            }
+        }
+        async move { Ok(backlog) }
     }
 }

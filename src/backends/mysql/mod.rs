@@ -5,13 +5,15 @@
 use mysql_async::prelude::*;
 use mysql_async::{Opts, Pool, TxOpts};
 use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{BackendError, CharterStore};
 use tc9_proxy::crypt::{KeyLookup, KeySource, SessionKey};
 
 use super::metrics::{timed, DB};
 
+mod notices;
+mod port;
 mod rows;
 
+pub use notices::NOTICE_TABLE;
 use rows::{all, first, Text};
 
 /// `characters` columns with the guild, in the order [`Db::character`] selects them.
@@ -53,6 +55,12 @@ pub const QUERIES: &[&str] = &[
     "guild_named",
     "charter_of",
     "sign",
+    "notice_post",
+    "notice_claim",
+    "notice_settle",
+    "notice_release_all",
+    "notice_expire",
+    "notice_backlog",
 ];
 
 /// A database query failed.
@@ -64,6 +72,8 @@ pub struct StoreError(#[from] pub mysql_async::Error);
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
+    /// The notice table was created (or found) on this database.
+    notices_ready: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl Db {
@@ -78,6 +88,7 @@ impl Db {
         let opts = mysql_async::OptsBuilder::from_opts(opts).pool_opts(pool_opts);
         Ok(Db {
             pool: Pool::new(opts),
+            notices_ready: Default::default(),
         })
     }
 
@@ -220,7 +231,8 @@ impl Db {
     /// number of sidecars end with exactly the rows the rules allow.
     ///
     /// Returns `None` when the petition does not exist, else the petition and the
-    /// verdict; a [`SignVerdict::Record`] has been committed.
+    /// verdict; a [`SignVerdict::Record`] has been committed, and with it (and with
+    /// an already-signed verdict) the owner's notice.
     pub async fn sign(
         &self,
         petition_guid: u32,
@@ -229,7 +241,7 @@ impl Db {
         rules: &Rules,
     ) -> Result<Option<(Petition, SignVerdict)>, StoreError> {
         timed(DB, "sign", async move {
-            let mut conn = self.pool.get_conn().await?;
+            let mut conn = self.notice_conn().await?;
             let mut tx = conn.start_transaction(TxOpts::default()).await?;
             // Find the row, then lock it by its primary key (petitionguid has no index
             // of its own) and check it is still the same charter.
@@ -303,9 +315,14 @@ impl Db {
                     ),
                 )
                 .await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
+            }
+            match tc9_charter::owner_notice(&petition, &verdict) {
+                Some((owner, payload)) => {
+                    tx.exec_drop(notices::INSERT_NOTICE, (owner, payload))
+                        .await?;
+                    tx.commit().await?;
+                }
+                None => tx.rollback().await?,
             }
             Ok(Some((petition, verdict)))
         })
@@ -322,46 +339,6 @@ impl Db {
     /// Closes the pool's connections.
     pub async fn close(self) {
         let _ = self.pool.disconnect().await;
-    }
-}
-
-impl CharterStore for Db {
-    async fn character(&self, guid: u32) -> Result<Option<Player>, BackendError> {
-        Db::character(self, guid).await.map_err(BackendError::store)
-    }
-    async fn petition(&self, petition_guid: u32) -> Result<Option<Petition>, BackendError> {
-        Db::petition(self, petition_guid)
-            .await
-            .map_err(BackendError::store)
-    }
-    async fn signatures(&self, petition_id: u32) -> Result<Vec<Signature>, BackendError> {
-        Db::signatures(self, petition_id)
-            .await
-            .map_err(BackendError::store)
-    }
-    async fn guild(&self, guild_id: u32) -> Result<Option<Guild>, BackendError> {
-        Db::guild(self, guild_id).await.map_err(BackendError::store)
-    }
-    async fn charter_of(&self, owner: u32) -> Result<Option<Petition>, BackendError> {
-        Db::charter_of(self, owner)
-            .await
-            .map_err(BackendError::store)
-    }
-    async fn guild_named(&self, name: &str) -> Result<bool, BackendError> {
-        Db::guild_named(self, name)
-            .await
-            .map_err(BackendError::store)
-    }
-    async fn sign(
-        &self,
-        petition_guid: u32,
-        signer: &Player,
-        invited: bool,
-        rules: &Rules,
-    ) -> Result<Option<(Petition, SignVerdict)>, BackendError> {
-        Db::sign(self, petition_guid, signer, invited, rules)
-            .await
-            .map_err(BackendError::store)
     }
 }
 

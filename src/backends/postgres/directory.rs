@@ -11,6 +11,15 @@ use tracing::{debug, warn};
 
 use super::{ident, op, Bus};
 
+/// A notification payload naming a character: a notice waits for it.
+const NOTICE_WAKE: &str = "c";
+
+/// What a notification on this sidecar's channel asks for: a character's notices
+/// (`c<guid>`), or the bus's events (an event id).
+fn woken_for(payload: &str) -> Option<u32> {
+    payload.strip_prefix(NOTICE_WAKE)?.parse().ok()
+}
+
 impl Directory for Bus {
     /// Refreshes this sidecar's heartbeat and that of every character behind it.
     async fn heartbeat(&self) -> Result<(), BackendError> {
@@ -222,18 +231,63 @@ impl Directory for Bus {
         .await
     }
 
+    /// Notifies `sidecar`'s channel with the character's wake-up.
+    async fn wake(&self, sidecar: &str, character: u32) -> Result<(), BackendError> {
+        op("wake", async move {
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&self.channel(sidecar), &format!("{NOTICE_WAKE}{character}")],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces this sidecar's presence with `characters`, in one transaction.
+    async fn announce(&self, characters: &[u32]) -> Result<(), BackendError> {
+        let characters: Vec<i64> = characters.iter().map(|&c| i64::from(c)).collect();
+        op("announce", async move {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let s = ident(&self.schema);
+            tx.execute(
+                &format!(
+                    "DELETE FROM {s}.online WHERE sidecar_id = $1 AND NOT character_guid = ANY($2)"
+                ),
+                &[&self.sidecar, &characters],
+            )
+            .await?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO {s}.online (character_guid, sidecar_id)
+                     SELECT unnest($2::bigint[]), $1
+                     ON CONFLICT (character_guid)
+                     DO UPDATE SET sidecar_id = $1, heartbeat_at = now()"
+                ),
+                &[&self.sidecar, &characters],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Opens a dedicated connection listening on this sidecar's channel.
     async fn listen(&self) -> Result<Listener, BackendError> {
         op("listen", async move {
-            let (client, mut connection) = tokio_postgres::connect(&self.url, NoTls).await?;
-            let (wake, woken) = mpsc::channel(1);
+            let (client, mut connection) = self.config.connect(NoTls).await?;
+            let (wake, woken) = mpsc::channel(256);
             tokio::spawn(async move {
                 let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
                 while let Some(message) = messages.next().await {
                     match message {
-                        Ok(AsyncMessage::Notification(_)) => {
-                            // A full channel already holds a wake-up.
-                            let _ = wake.try_send(());
+                        Ok(AsyncMessage::Notification(n)) => {
+                            // A full channel is drained by a poll soon anyway.
+                            let _ = wake.try_send(woken_for(n.payload()));
                         }
                         Ok(_) => {}
                         Err(e) => {

@@ -59,6 +59,8 @@ pub const OPERATIONS: &[&str] = &[
     "expire",
     "backlog",
     "listen",
+    "wake",
+    "announce",
     "take_turn_in_lease",
     "release_turn_in_lease",
 ];
@@ -75,7 +77,9 @@ async fn op<T>(
 #[derive(Clone)]
 pub struct Bus {
     pool: Pool,
-    url: String,
+    config: tokio_postgres::Config,
+    /// The schema exists and this sidecar's earlier presence was forgotten.
+    set_up: std::sync::Arc<tokio::sync::OnceCell<()>>,
     schema: String,
     realm: u32,
     sidecar: String,
@@ -97,19 +101,21 @@ fn ident(name: &str) -> String {
 }
 
 impl Bus {
-    /// Connects, creates the realm's schema if needed and registers this sidecar.
-    /// Presence older than `expiry` counts as offline.
-    pub async fn connect(
-        url: &str,
-        realm: u32,
-        sidecar: &str,
-        expiry: Duration,
-    ) -> Result<Bus, BusError> {
-        let config: tokio_postgres::Config = url
+    /// A handle on the bus at `url`, connecting lazily: the first heartbeat that
+    /// reaches the database creates the realm's schema if needed and registers this
+    /// sidecar, and every later one repairs whatever an outage lost. Presence older
+    /// than `expiry` counts as offline. Only a bad URL is an error here.
+    pub fn new(url: &str, realm: u32, sidecar: &str, expiry: Duration) -> Result<Bus, BusError> {
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| BusError::Config(e.to_string()))?;
+        // A blackholed database fails calls in seconds instead of holding them.
+        config
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_user_timeout(Duration::from_secs(5))
+            .keepalives_idle(Duration::from_secs(10));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -122,18 +128,44 @@ impl Bus {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| BusError::Config(e.to_string()))?;
-        let bus = Bus {
+        Ok(Bus {
             pool,
-            url: url.to_owned(),
+            config,
+            set_up: Default::default(),
             schema: format!("tc9_realm_{realm}"),
             realm,
             sidecar: sidecar.to_owned(),
             expiry,
-        };
-        bus.migrate().await?;
-        bus.forget_presence().await?;
-        bus.beat().await?;
+        })
+    }
+
+    /// [`Bus::new`], then set up at once: an unreachable database is an error.
+    pub async fn connect(
+        url: &str,
+        realm: u32,
+        sidecar: &str,
+        expiry: Duration,
+    ) -> Result<Bus, BusError> {
+        let bus = Bus::new(url, realm, sidecar, expiry)?;
+        bus.register().await?;
         Ok(bus)
+    }
+
+    /// Sets the bus up now and registers this sidecar (what the first heartbeat
+    /// does otherwise).
+    pub async fn register(&self) -> Result<(), BusError> {
+        self.beat().await
+    }
+
+    /// Creates the schema and forgets this sidecar's earlier presence, once.
+    async fn set_up(&self) -> Result<(), BusError> {
+        self.set_up
+            .get_or_try_init(|| async {
+                self.migrate().await?;
+                self.forget_presence().await
+            })
+            .await?;
+        Ok(())
     }
 
     /// Checks that the database answers.

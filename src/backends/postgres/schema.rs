@@ -80,6 +80,7 @@ impl Bus {
 
     /// Refreshes this sidecar's heartbeat and that of every character behind it.
     pub(super) async fn beat(&self) -> Result<(), BusError> {
+        self.set_up().await?;
         let client = self.pool.get().await?;
         let s = ident(&self.schema);
         client
