@@ -72,7 +72,7 @@ pub struct Config {
     pub min_petition_signs: u32,
     /// Seconds after which a sidecar's or a character's presence counts as gone.
     pub presence_expiry_secs: u64,
-    /// Milliseconds between outbox polls (NOTIFY wakes the sidecar sooner).
+    /// Milliseconds between polls for notices and bus events (NOTIFY wakes sooner).
     pub bus_poll_ms: u64,
     /// Seconds an undelivered event waits for its character before it is given up;
     /// events older than this are deleted from the outbox, delivered or not.

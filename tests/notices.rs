@@ -22,12 +22,10 @@ use tc9_codec::messages::petition::sign_result;
 use tc9_codec::messages::{CmsgPetitionSign, MsgPetitionDeclineClient, SmsgPetitionSignResults};
 use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
-use tc9_sidecar::config::Config;
-use tc9_sidecar::Sidecar;
 use tc9_testkit::db::wait_located;
 use tc9_testkit::{
-    client, eventually, http_get, metric_sum, start_sidecar, test_config, Cut, Gateway, MariaDb,
-    PgDb, Relay, SidecarProcess, World, POSTGRES_ADDR, STEP,
+    client, eventually, http_get, metric_sum, BusRealm, Cut, Gateway, MariaDb, Relay,
+    SidecarProcess, World, CHARTER, POSTGRES_ADDR, STEP,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
@@ -37,51 +35,6 @@ const WHOLE_TEST: Duration = Duration::from_secs(60);
 /// A signer's answer with the bus down may take this long at most: it never waits
 /// on the bus (the resolve timeout is 500 ms).
 const ANSWER_BOUND: Duration = Duration::from_millis(400);
-/// The charter every test signs: item and petition id.
-const CHARTER: u32 = 600;
-
-/// A realm: the characters database (characters 1..=9, 1 owning [`CHARTER`]) and
-/// the bus.
-struct Realm {
-    db: MariaDb,
-    pg: PgDb,
-    observer: tokio_postgres::Client,
-}
-
-impl Realm {
-    async fn create(tag: &str) -> Result<Realm> {
-        let db = MariaDb::create(tag).await?;
-        for guid in 1..=9 {
-            db.character(guid, guid, &format!("Char{guid}"), 1).await?;
-        }
-        db.petition(1, CHARTER, CHARTER, "Enduring").await?;
-        let pg = PgDb::create(tag).await?;
-        let observer = pg.client().await?;
-        Ok(Realm { db, pg, observer })
-    }
-
-    /// Sidecar `id`'s configuration, its bus reached at `bus` (a relay or the
-    /// server itself).
-    fn config(&self, id: &str, world: &World, bus: &str) -> Config {
-        let mut config = Config {
-            characters_db_url: self.db.url(),
-            bus_url: format!("postgres://postgres@{bus}/{}", self.pg.name),
-            bus_poll_ms: 150,
-            resolve_timeout_ms: 500,
-            presence_expiry_secs: 30,
-            metrics: "127.0.0.1:0".into(),
-            ..test_config(id, world.addr)
-        };
-        config
-            .limits
-            .insert("MSG_PETITION_DECLINE".into(), "1000:drop".into());
-        config
-    }
-
-    async fn sidecar(&self, id: &str, world: &World, bus: &str) -> Result<Sidecar> {
-        start_sidecar(self.config(id, world, bus)).await
-    }
-}
 
 fn sign(charter: u32) -> CmsgPetitionSign {
     CmsgPetitionSign {
@@ -130,7 +83,7 @@ async fn signatures_reach_their_owner_through_bus_outages() -> Result<()> {
 }
 
 async fn bus_outages() -> Result<()> {
-    let realm = Realm::create("notice_bus").await?;
+    let realm = BusRealm::create("notice_bus").await?;
     let (relay_a, relay_b) = (
         Relay::start(POSTGRES_ADDR).await?,
         Relay::start(POSTGRES_ADDR).await?,
@@ -206,7 +159,7 @@ async fn committed_signatures_survive_a_crash_and_a_move() -> Result<()> {
 }
 
 async fn crash_and_move() -> Result<()> {
-    let realm = Realm::create("notice_crash").await?;
+    let realm = BusRealm::create("notice_crash").await?;
     let (world_a, world_b, world_c) = (
         World::start().await?,
         World::start().await?,
@@ -282,7 +235,7 @@ async fn stuck_client() -> Result<()> {
     const DECLINES: usize = 80;
     /// Another character's delivery next to the stuck one may take this long.
     const BYSTANDER_BOUND: Duration = Duration::from_millis(750);
-    let realm = Realm::create("notice_stuck").await?;
+    let realm = BusRealm::create("notice_stuck").await?;
     realm.db.petition(5, 601, 601, "Bystander").await?;
     let (world_a, world_b) = (World::start().await?, World::start().await?);
     let pg = POSTGRES_ADDR.to_owned();
@@ -360,7 +313,7 @@ async fn a_poisoned_notice_blocks_nothing() -> Result<()> {
 }
 
 async fn poisoned() -> Result<()> {
-    let realm = Realm::create("notice_poison").await?;
+    let realm = BusRealm::create("notice_poison").await?;
     let world = World::start().await?;
     let b = realm.sidecar("B", &world, POSTGRES_ADDR).await?;
     let mut signer = Gateway::logged_in(b.addr(), "signer 2 @B", 2).await?;

@@ -134,6 +134,8 @@ pub(crate) async fn listen<S: CharterStore, D: Directory>(
             }
             Err(e) => debug!(error = %e, "bus listen failed; retrying"),
         }
+        // Whatever broke the listener may have broken the rest: check now.
+        core.presence_dirty.notify_one();
         tokio::select! {
             _ = tokio::time::sleep(retry) => {}
             _ = cancel.cancelled() => return,

@@ -4,7 +4,8 @@
 //!   database, each of its own per test and dropped after it.
 //! - [`world`]: a scripted worldserver; [`gateway`]: a scripted ToCloud9 gateway.
 //! - [`relay`]: a TCP relay a fault test breaks instead of a shared server.
-//! - [`process`]: the sidecar binary as a process, for `kill -9`.
+//! - [`process`]: the sidecar binary as a process, for `kill -9`; [`realm`]: a
+//!   characters database and a bus with sidecars configured for them.
 //! - [`sidecar`]: sidecars started through [`tc9_sidecar::Sidecar`].
 //! - [`http`]: GET from the admin endpoints, sums of metrics; [`wait`]: [`within`] and [`eventually`];
 //!   [`frames`]: frame builders, readers and stream comparison.
@@ -14,6 +15,7 @@ pub mod frames;
 pub mod gateway;
 pub mod http;
 pub mod process;
+pub mod realm;
 pub mod relay;
 pub mod sidecar;
 pub mod wait;
@@ -24,6 +26,7 @@ pub use frames::{client, client_frame, read_frame, server, server_frame, stream_
 pub use gateway::Gateway;
 pub use http::{http_get, metric_sum};
 pub use process::SidecarProcess;
+pub use realm::{BusRealm, CHARTER};
 pub use relay::{Cut, Relay};
 pub use sidecar::{start_sidecar, start_sidecar_with, test_config};
 pub use wait::{eventually, lock, within};

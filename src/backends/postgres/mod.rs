@@ -5,10 +5,15 @@
 //! - `sidecars`: each sidecar's heartbeat;
 //! - `online`: which character plays behind which sidecar, refreshed by the owning
 //!   sidecar's heartbeat and ignored once that heartbeat is older than the expiry;
-//! - `outbox`: durable events addressed to one sidecar (and usually one character
-//!   behind it). A `NOTIFY` on the target's channel wakes it; a sidecar also polls, so
-//!   a missed notification or a restart only delays delivery. An event is marked
-//!   delivered after it has been applied; applying is idempotent by event id.
+//! - `outbox`: durable events addressed to one sidecar (guild changes; what a
+//!   character must be told is a notice in the characters database instead). A
+//!   `NOTIFY` on the target's channel wakes it, and names a character when a notice
+//!   waits for it; a sidecar also polls, so a missed notification or a restart only
+//!   delays delivery. Applying an event is idempotent.
+//!
+//! The handle connects lazily: the first heartbeat that reaches the database creates
+//! the schema, and calls made while it is down fail (the charter fails open) until
+//! it answers again.
 
 use std::time::Duration;
 
