@@ -64,6 +64,15 @@ pub struct Config {
     pub session_queue: usize,
     /// Seconds sessions may run on after SIGTERM before they are closed.
     pub shutdown_grace_secs: u64,
+    /// Most gateway connections at once (0: only the descriptor limit bounds them);
+    /// one more is closed at once and counted.
+    pub max_sessions: usize,
+    /// Descriptors of `RLIMIT_NOFILE` kept for `/metrics`, `/health`, the database
+    /// pools and the bus; sessions (two descriptors each) get the rest.
+    pub fd_reserve: usize,
+    /// Milliseconds a connection may take to send its first whole frame before it
+    /// is closed (0: no limit).
+    pub first_frame_timeout_ms: u64,
     /// Log filter (`info`, `tc9_sidecar=debug`, ...); `RUST_LOG` wins when set.
     pub log_level: String,
     /// Worldserver `AllowTwoSide.Interaction.Guild`: both factions share charters.
@@ -113,6 +122,9 @@ impl Default for Config {
             connect_backoff_ms: 100,
             session_queue: 64,
             shutdown_grace_secs: 10,
+            max_sessions: 0,
+            fd_reserve: 128,
+            first_frame_timeout_ms: 15_000,
             log_level: "info".to_owned(),
             two_side_guild: false,
             min_petition_signs: 9,
@@ -306,6 +318,9 @@ impl Config {
             connect_backoff: Duration::from_millis(self.connect_backoff_ms),
             session_queue: self.session_queue,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            max_sessions: self.max_sessions,
+            fd_reserve: self.fd_reserve,
+            first_frame_timeout: Duration::from_millis(self.first_frame_timeout_ms),
         }
     }
 

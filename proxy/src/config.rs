@@ -52,9 +52,32 @@ pub struct ProxyConfig {
     pub session_queue: usize,
     /// How long sessions may run on after the stop before they are closed.
     pub shutdown_grace: Duration,
+    /// Most sessions at once; 0 for no limit but the descriptors'.
+    pub max_sessions: usize,
+    /// Descriptors kept for everything but sessions (endpoints, database pools,
+    /// the bus, logs); sessions (two each) get the rest of `RLIMIT_NOFILE`.
+    pub fd_reserve: usize,
+    /// How long a connection may take to send its first whole frame.
+    pub first_frame_timeout: Duration,
 }
 
 impl ProxyConfig {
+    /// The most sessions at once: `max_sessions`, and what the descriptor limit
+    /// `nofile` leaves after the reserve (each session holds two descriptors).
+    pub fn session_cap(&self, nofile: Option<u64>) -> usize {
+        let by_descriptors = nofile.map_or(usize::MAX, |limit| {
+            (usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(self.fd_reserve)
+                / 2)
+            .max(1)
+        });
+        match self.max_sessions {
+            0 => by_descriptors,
+            cap => cap.min(by_descriptors),
+        }
+    }
+
     /// Delay before connection attempt `attempt` (0-based) to the worldserver.
     pub fn connect_backoff(&self, attempt: u32) -> Duration {
         self.connect_backoff.saturating_mul(1 << attempt.min(16)) / 2

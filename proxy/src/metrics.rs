@@ -12,6 +12,10 @@ use crate::handler::Outcome;
 
 /// Sessions currently proxied.
 pub const SESSIONS_OPEN: &str = "tc9_sidecar_sessions_open";
+/// Connections closed at once or early, by reason (`max_sessions`, `first_frame`).
+pub const SESSIONS_REFUSED_TOTAL: &str = "tc9_sidecar_sessions_refused_total";
+/// The most sessions this sidecar takes at once (configuration and descriptors).
+pub const SESSIONS_CAP: &str = "tc9_sidecar_sessions_cap";
 /// Sessions proxied since start.
 pub const SESSIONS_TOTAL: &str = "tc9_sidecar_sessions_total";
 /// Frames read, by direction and opcode.
@@ -156,6 +160,17 @@ pub const KEY_LOOKUP_RESULTS: [&str; 3] = ["found", "missing", "error"];
 /// of its own for each of `labels`. Call once, after the recorder is installed.
 pub fn describe(labels: &OpcodeLabels) {
     describe_gauge!(SESSIONS_OPEN, "Sessions currently proxied.");
+    describe_counter!(
+        SESSIONS_REFUSED_TOTAL,
+        "Connections closed at once (max_sessions) or before their first frame (first_frame)."
+    );
+    describe_gauge!(
+        SESSIONS_CAP,
+        "The most sessions taken at once (max_sessions and the descriptor limit)."
+    );
+    for reason in ["max_sessions", "first_frame"] {
+        metrics::counter!(SESSIONS_REFUSED_TOTAL, "reason" => reason).absolute(0);
+    }
     describe_counter!(SESSIONS_TOTAL, "Sessions proxied since start.");
     describe_counter!(
         FRAMES_TOTAL,

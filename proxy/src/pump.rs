@@ -10,6 +10,7 @@
 //! the other's inbox keeps serving its own, so the two cannot deadlock.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -18,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Sleep;
 use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -94,6 +96,8 @@ pub(crate) struct Pump<H: Handler> {
     /// Plain frames, encrypted headers on their way, or opaque bytes.
     pub(crate) link: Link,
     pub(crate) cancel: CancellationToken,
+    /// Until the first whole frame (client side only): when the peer is given up.
+    pub(crate) first_frame: Option<Pin<Box<Sleep>>>,
 }
 
 impl<H: Handler> Pump<H> {
@@ -117,6 +121,11 @@ impl<H: Handler> Pump<H> {
                     if let Err(end) = self.after_read(read).await {
                         break end;
                     }
+                }
+                _ = async { self.first_frame.as_mut().expect("guarded").await }, if self.first_frame.is_some() => {
+                    metrics::counter!(m::SESSIONS_REFUSED_TOTAL, "reason" => "first_frame").increment(1);
+                    debug!("no whole frame in time; closing");
+                    break End::Broken;
                 }
                 _ = &mut cancelled => break End::Cancelled,
             }
@@ -177,6 +186,7 @@ impl<H: Handler> Pump<H> {
     /// Forwards every whole frame in the buffer, leaving the start of the next one.
     async fn forward_buffered(&mut self) -> Result<(), End> {
         if self.link.is_opaque() {
+            self.first_frame = None;
             let all = self.buf.split();
             return self.write_all(&all).await;
         }
@@ -185,7 +195,12 @@ impl<H: Handler> Pump<H> {
         let mut at = 0;
         let result = loop {
             let head = match self.decoder.next_frame(&mut self.buf[at..]) {
-                Ok(Some(head)) => head,
+                Ok(Some(head)) => {
+                    if self.first_frame.is_some() {
+                        self.first_frame = None;
+                    }
+                    head
+                }
                 Ok(None) => break Ok(()),
                 Err(e) => {
                     let written = self.unframeable(e, at).await;

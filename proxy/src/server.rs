@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -16,7 +17,7 @@ use tracing::{info, warn};
 use crate::config::ProxyConfig;
 use crate::crypt::KeySource;
 use crate::handler::Handler;
-use crate::metrics::OpcodeLabels;
+use crate::metrics::{self as m, OpcodeLabels};
 use crate::session;
 
 /// What every session of a proxy shares.
@@ -75,7 +76,11 @@ impl<H: Handler> Server<H> {
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
         let ids = AtomicU64::new(1);
-        info!(listen = %listener.local_addr()?, upstream = %shared.config.upstream, mode = shared.config.link_mode.name(), "sidecar listening");
+        let cap = shared.config.session_cap(open_files_limit());
+        let slots = Arc::new(Semaphore::new(cap.min(Semaphore::MAX_PERMITS)));
+        metrics::gauge!(m::SESSIONS_CAP).set(cap as f64);
+        let mut refused_logged = false;
+        info!(listen = %listener.local_addr()?, upstream = %shared.config.upstream, mode = shared.config.link_mode.name(), max_sessions = cap, "sidecar listening");
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -84,14 +89,28 @@ impl<H: Handler> Server<H> {
             };
             match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        // At the cap: closed at once, so the descriptor comes back.
+                        metrics::counter!(m::SESSIONS_REFUSED_TOTAL, "reason" => "max_sessions")
+                            .increment(1);
+                        if !refused_logged {
+                            refused_logged = true;
+                            warn!(
+                                max_sessions = cap,
+                                "at the session cap; closing new connections (logged once)"
+                            );
+                        }
+                        let _ = stream.set_zero_linger();
+                        drop(stream);
+                        continue;
+                    };
                     let id = ids.fetch_add(1, Ordering::Relaxed);
-                    tracker.spawn(session::run(
-                        Arc::clone(&shared),
-                        stream,
-                        peer,
-                        id,
-                        cancel.child_token(),
-                    ));
+                    let session =
+                        session::run(Arc::clone(&shared), stream, peer, id, cancel.child_token());
+                    tracker.spawn(async move {
+                        session.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Out of descriptors and the like: wait instead of spinning.
@@ -119,6 +138,14 @@ impl<H: Handler> Server<H> {
         info!("sidecar stopped");
         Ok(())
     }
+}
+
+/// The soft `RLIMIT_NOFILE` of this process, from `/proc/self/limits` (Linux);
+/// `None` where it cannot be read or is unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Completes on SIGTERM or SIGINT.

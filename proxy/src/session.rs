@@ -265,6 +265,8 @@ async fn proxy<H: Handler>(
         back: to_gateway,
         link: Link::client(crypt),
         cancel: session_cancel.clone(),
+        first_frame: (!config.first_frame_timeout.is_zero())
+            .then(|| Box::pin(tokio::time::sleep(config.first_frame_timeout))),
     };
     let server = Pump {
         shared: Arc::clone(&shared),
@@ -282,6 +284,7 @@ async fn proxy<H: Handler>(
         back: to_upstream,
         link: Link::server(crypt),
         cancel: session_cancel,
+        first_frame: None,
     };
     // One task per direction: a packet wakes only the pump that has work.
     let span = tracing::Span::current();

@@ -25,6 +25,16 @@ impl SidecarProcess {
     /// Starts `binary run` with `settings` as `TC9_<KEY>` variables (no other
     /// `TC9_*` variable of this process leaks in) on a free port, once it accepts.
     pub async fn spawn(binary: &str, settings: &[(&str, String)]) -> Result<SidecarProcess> {
+        SidecarProcess::spawn_limited(binary, settings, None).await
+    }
+
+    /// [`SidecarProcess::spawn`] with its descriptor limit (`ulimit -n`) set to
+    /// `nofile`, when given.
+    pub async fn spawn_limited(
+        binary: &str,
+        settings: &[(&str, String)],
+        nofile: Option<u64>,
+    ) -> Result<SidecarProcess> {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let mut command = Command::new(binary);
         command
@@ -41,6 +51,22 @@ impl SidecarProcess {
         command.env("TC9_LISTEN", addr.to_string());
         for (key, value) in settings {
             command.env(format!("TC9_{}", key.to_ascii_uppercase()), value);
+        }
+        if let Some(limit) = nofile {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let mut child = command.spawn().context("the sidecar binary starts")?;
         let (mut out, mut err) = (

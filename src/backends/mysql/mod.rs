@@ -84,7 +84,14 @@ impl Db {
     /// statement is prepared once per connection and then executed from its cache.
     pub fn new(url: &str) -> Result<Db, StoreError> {
         let opts = Opts::from_url(url).map_err(mysql_async::Error::from)?;
-        let pool_opts = opts.pool_opts().clone().with_reset_connection(false);
+        // At most 32 connections (the driver's default is 100): what `fd_reserve`
+        // keeps for the pools must cover them.
+        let constraints = mysql_async::PoolConstraints::new(10, 32).expect("10 <= 32");
+        let pool_opts = opts
+            .pool_opts()
+            .clone()
+            .with_reset_connection(false)
+            .with_constraints(constraints);
         let opts = mysql_async::OptsBuilder::from_opts(opts).pool_opts(pool_opts);
         Ok(Db {
             pool: Pool::new(opts),
