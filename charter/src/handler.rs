@@ -71,6 +71,8 @@ pub(crate) struct Core<S, D> {
     pub(crate) due: std::sync::Mutex<HashSet<u32>>,
     /// Characters with a delivery under way.
     pub(crate) in_flight: std::sync::Mutex<HashSet<u32>>,
+    /// Notice outcomes the store did not take yet, by notice id.
+    pub(crate) unsettled: std::sync::Mutex<std::collections::HashMap<i64, crate::ports::Settle>>,
     /// Wakes the notice consumer (a character is due).
     pub(crate) wake: Notify,
     /// Wakes the bus event consumer.
@@ -116,6 +118,7 @@ impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
                 guilds: GuildCache::default(),
                 due: Default::default(),
                 in_flight: Default::default(),
+                unsettled: Default::default(),
                 wake: Notify::new(),
                 events_due: Notify::new(),
                 presence,

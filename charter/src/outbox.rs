@@ -99,6 +99,7 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         if free.is_empty() {
             return Ok(());
         }
+        self.settle_kept().await?;
         let claimed = self
             .bounded(
                 self.store
@@ -164,22 +165,38 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         }
     }
 
-    /// Settles a claim, retrying a few times: a delivered notice left claimed would
-    /// be delivered again once its claim expires.
+    /// Settles a claim, retrying a few times; one still unsettled is kept and
+    /// settled before this sidecar's next claim (a delivered notice is never
+    /// delivered again by this process).
     async fn settle(&self, id: i64, outcome: Settle) {
         let claimer = &self.settings.sidecar_id;
-        for attempt in 0..5u32 {
+        for attempt in 0..3u32 {
             let settled = self
                 .bounded(self.store.settle(id, claimer, outcome.clone()))
                 .await;
             match settled {
                 Ok(()) => return,
-                Err(e) if attempt == 4 => {
-                    warn!(id, error = %e, "could not settle a notice; its claim will expire")
+                Err(e) if attempt == 2 => {
+                    debug!(id, error = %e, "could not settle a notice yet; kept for later");
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
             }
         }
+        lock(&self.unsettled).insert(id, outcome);
+    }
+
+    /// Settles what earlier settles could not.
+    async fn settle_kept(&self) -> Result<(), Failure> {
+        let kept: Vec<(i64, Settle)> = lock(&self.unsettled)
+            .iter()
+            .map(|(id, outcome)| (*id, outcome.clone()))
+            .collect();
+        for (id, outcome) in kept {
+            self.bounded(self.store.settle(id, &self.settings.sidecar_id, outcome))
+                .await?;
+            lock(&self.unsettled).remove(&id);
+        }
+        Ok(())
     }
 
     /// `operation` under the resolution time limit.

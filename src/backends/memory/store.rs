@@ -300,7 +300,11 @@ impl CharterStore for MemoryStore {
             .notices
             .iter_mut()
             .filter(|row| row.waiting() && characters.contains(&row.notice.character))
-            .filter(|row| row.claim.as_ref().is_none_or(|(_, until)| *until < now))
+            .filter(|row| {
+                row.claim
+                    .as_ref()
+                    .is_none_or(|(by, until)| *until < now || by == claimer)
+            })
             .map(|row| {
                 row.claim = Some((claimer.to_owned(), now + hold));
                 row.notice.clone()

@@ -71,7 +71,9 @@ impl Db {
         .await
     }
 
-    /// Claims the free undelivered notices of `characters` for `claimer`.
+    /// Claims the free undelivered notices of `characters` for `claimer`, and those
+    /// it claimed already (a claim whose answer was lost in an outage): the charter
+    /// never claims for a character whose delivery is under way.
     pub async fn claim(
         &self,
         characters: &[u32],
@@ -85,7 +87,8 @@ impl Db {
                 "UPDATE tc9_sidecar_notice SET claimed_by = ?, \
                  claimed_until = NOW(3) + INTERVAL ? MICROSECOND \
                  WHERE character_guid IN ({list}) AND delivered IS NULL AND set_aside IS NULL \
-                 AND (claimed_until IS NULL OR claimed_until < NOW(3)) ORDER BY id LIMIT 256"
+                 AND (claimed_until IS NULL OR claimed_until < NOW(3) OR claimed_by = ?) \
+                 ORDER BY id LIMIT 256"
             );
             let read = format!(
                 "SELECT id, character_guid, payload FROM tc9_sidecar_notice \
@@ -97,6 +100,7 @@ impl Db {
             for chunk in chunks(characters) {
                 let mut params: Vec<mysql_async::Value> = vec![claimer.into(), hold.into()];
                 params.extend(chunk.iter().map(|&c| c.into()));
+                params.push(claimer.into());
                 conn.exec_drop(&claim, params).await?;
                 let mut params: Vec<mysql_async::Value> = chunk.iter().map(|&c| c.into()).collect();
                 params.push(claimer.into());
