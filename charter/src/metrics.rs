@@ -30,7 +30,7 @@ pub const NOTICES_SET_ASIDE_TOTAL: &str = "tc9_sidecar_notices_set_aside_total";
 pub const NOTICES_EXPIRED_TOTAL: &str = "tc9_sidecar_notices_expired_total";
 /// Deliveries not written within the delivery wait (a client that does not read).
 pub const DELIVERIES_STALLED_TOTAL: &str = "tc9_sidecar_deliveries_stalled_total";
-/// 1 while the bus answers heartbeats, else 0.
+/// 1 while the bus answers heartbeats, else 0 (0 without a bus).
 pub const BUS_UP: &str = "tc9_sidecar_bus_up";
 /// Times every local character's presence was announced again after a failure.
 pub const PRESENCE_REANNOUNCED_TOTAL: &str = "tc9_sidecar_presence_reannounced_total";
@@ -254,7 +254,11 @@ pub fn describe() {
         DELIVERIES_STALLED_TOTAL,
         "Deliveries not written within the delivery wait (a client that does not read)."
     );
-    describe_gauge!(BUS_UP, "1 while the bus answers heartbeats, else 0.");
+    describe_gauge!(
+        BUS_UP,
+        "1 while the bus answers heartbeats, else 0 (0 without a bus)."
+    );
+    metrics::gauge!(BUS_UP).set(0.0);
     describe_counter!(
         PRESENCE_REANNOUNCED_TOTAL,
         "Times every local character's presence was announced again after a failure."
