@@ -276,6 +276,67 @@ async fn metrics_move_with_traffic_and_a_signature() {
     sidecar.running.begin_stop();
 }
 
+/// The sidecar series `text` names, histograms by their base name.
+fn series_in(text: &str, exported: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("tc9_sidecar_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|b| exported.contains(*b)))
+            .map(str::to_owned)
+            .unwrap_or(name);
+        used.insert(base);
+    }
+    used
+}
+
+/// The alerting rules name only exported series, and pass their unit tests
+/// (`promtool test rules config/alerts.test.yml`, which `.ci/run` runs too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_use_exported_series_and_pass_their_unit_tests() {
+    let sidecar = sidecar().await;
+    let exported = exported_names(&http_get(sidecar.metrics, "/metrics").await.unwrap().1);
+    let rules = include_str!("../config/alerts.yml");
+    let used = series_in(rules, &exported);
+    let missing: Vec<_> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "alerts ask for series nobody exports: {missing:?}"
+    );
+    assert!(used.len() >= 10, "alerts cover {} metrics", used.len());
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let tested = Command::new("promtool")
+        .args(["test", "rules", "alerts.test.yml"])
+        .current_dir(&config)
+        .output()
+        .expect("promtool is installed (Debian package prometheus)");
+    assert!(
+        tested.status.success(),
+        "promtool test rules: {}{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let alerts = rules.matches("- alert: ").count();
+    let tests = include_str!("../config/alerts.test.yml");
+    for name in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        assert!(
+            tests.contains(&format!("alertname: {name}\n")),
+            "{name} has no unit test"
+        );
+    }
+    assert!(alerts >= 10, "{alerts} alerts");
+    sidecar.running.begin_stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_asks_only_for_exported_series() {
     let sidecar = sidecar().await;
@@ -299,23 +360,7 @@ async fn dashboard_asks_only_for_exported_series() {
     }
     collect(&dashboard, &mut exprs);
     assert!(exprs.len() >= 15, "{} expressions", exprs.len());
-    let mut used = BTreeSet::new();
-    for expr in &exprs {
-        let mut rest = expr.as_str();
-        while let Some(at) = rest.find("tc9_sidecar_") {
-            let name: String = rest[at..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            rest = &rest[at + name.len()..];
-            let base = ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| name.strip_suffix(s).filter(|b| exported.contains(*b)))
-                .map(str::to_owned)
-                .unwrap_or(name);
-            used.insert(base);
-        }
-    }
+    let used: BTreeSet<String> = exprs.iter().flat_map(|e| series_in(e, &exported)).collect();
     let missing: Vec<_> = used.iter().filter(|n| !exported.contains(*n)).collect();
     assert!(
         missing.is_empty(),
