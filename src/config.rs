@@ -23,6 +23,18 @@ pub enum Backend {
     Memory,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of the spans it happened in (the
+    /// session's sidecar, session number, peer, account and character).
+    Json,
+}
+
 /// Everything a sidecar needs to run.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -75,6 +87,8 @@ pub struct Config {
     pub first_frame_timeout_ms: u64,
     /// Log filter (`info`, `tc9_sidecar=debug`, ...); `RUST_LOG` wins when set.
     pub log_level: String,
+    /// `text` or `json` (one object per line, span fields included).
+    pub log_format: LogFormat,
     /// Worldserver `AllowTwoSide.Interaction.Guild`: both factions share charters.
     pub two_side_guild: bool,
     /// Worldserver `MinPetitionSigns`: signatures a guild charter needs (0..=9).
@@ -126,6 +140,7 @@ impl Default for Config {
             fd_reserve: 128,
             first_frame_timeout_ms: 15_000,
             log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
             two_side_guild: false,
             min_petition_signs: 9,
             presence_expiry_secs: 30,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tc9_codec::Origin;
 use tc9_sidecar::backends::memory::World;
-use tc9_sidecar::config::Config;
+use tc9_sidecar::config::{Config, LogFormat};
 use tc9_sidecar::tools::{demo, inspect, replay as replays};
 use tracing_subscriber::EnvFilter;
 
@@ -199,7 +199,15 @@ fn run(args: RunArgs) -> ExitCode {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
