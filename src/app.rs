@@ -15,9 +15,37 @@ use tracing::{info, warn};
 
 use crate::admin::{self, Probe, Readiness};
 use crate::backends::memory::{MemoryRealm, MemoryStore, World};
-use crate::backends::mysql::Db;
+use crate::backends::mysql::{check, Consequence, Db, Outcome, Schema};
 use crate::backends::postgres::Bus;
 use crate::config::{Backend, Config};
+
+/// The schema preflight at start: a schema the sidecar would write wrong rows into
+/// stops it; anything else it lacks is logged (those features fail open).
+async fn schema_at_start(db: &Db) -> anyhow::Result<()> {
+    match check(db, Schema::Characters).await {
+        Outcome::Checked(findings) => {
+            let refused: Vec<String> = findings
+                .iter()
+                .filter(|f| f.consequence == Consequence::RefuseToStart)
+                .map(ToString::to_string)
+                .collect();
+            if !refused.is_empty() {
+                anyhow::bail!(
+                    "characters_db_url: {} (see `tc9-sidecar check-db`)",
+                    refused.join("; ")
+                );
+            }
+            for finding in findings {
+                warn!(%finding, "characters database schema");
+            }
+        }
+        Outcome::Unreachable(e) => {
+            warn!(error = %e, "characters database schema not checked at start")
+        }
+        Outcome::Skipped => {}
+    }
+    Ok(())
+}
 
 /// How long the start waits for the bus before going on without it.
 const BUS_START_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -46,6 +74,9 @@ impl Backends {
             Db::new(url).map(Some).with_context(|| key.to_owned())
         };
         let characters = pool("characters_db_url", &config.characters_db_url)?;
+        if let Some(db) = &characters {
+            schema_at_start(db).await?;
+        }
         let auth = pool("auth_db_url", &config.auth_db_url)?;
         let bus = if config.bus_url.is_empty() || characters.is_none() {
             None
@@ -79,9 +110,23 @@ impl Backends {
         let mut probes = vec![Probe::upstream(upstream)];
         for (name, db) in [("characters_db", &self.characters), ("auth_db", &self.auth)] {
             if let Some(db) = db.clone() {
+                let schema = match name {
+                    "characters_db" => Schema::Characters,
+                    _ => Schema::Auth,
+                };
                 probes.push(Probe::new(name, move || {
                     let db = db.clone();
-                    async move { db.ping().await.map_err(|e| e.to_string()) }
+                    async move {
+                        db.ping().await.map_err(|e| e.to_string())?;
+                        match check(&db, schema).await {
+                            Outcome::Checked(findings) if !findings.is_empty() => Err(findings
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ")),
+                            _ => Ok(()),
+                        }
+                    }
                 }));
             }
         }

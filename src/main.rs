@@ -27,6 +27,9 @@ enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// Check the configured characters and auth databases for every table, column
+    /// and key the sidecar uses; exit 1 if it would refuse to start or cannot tell.
+    CheckDb(RunArgs),
     /// Print a framed packet (header included, hex) as its opcode and fields.
     Decode {
         /// Who sent the packet: c2s (client header) or s2c (server header).
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::CheckDb(args) => check_db(args),
         Command::Opcodes => {
             print!("{}", inspect::opcode_table());
             ExitCode::SUCCESS
@@ -184,6 +188,36 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn check_db(args: RunArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref(), std::env::vars(), args.overrides()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(tc9_sidecar::tools::check_db::run(&config)),
+        Err(err) => Err(err.into()),
+    };
+    match report {
+        Ok(report) => {
+            for line in report.lines() {
+                println!("{line}");
+            }
+            if report.refuses() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
         }
     }
 }

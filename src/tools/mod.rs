@@ -1,5 +1,7 @@
-//! The commands besides `run`: the demo, capture replay, and packet inspection.
+//! The commands besides `run`: the demo, capture replay, packet inspection and the
+//! schema preflight.
 
+pub mod check_db;
 pub mod demo;
 pub mod inspect;
 pub mod replay;

@@ -11,9 +11,11 @@ use super::metrics::{timed, DB};
 
 mod notices;
 mod port;
+mod preflight;
 mod rows;
 
 pub use notices::NOTICE_TABLE;
+pub use preflight::{check, Consequence, Finding, Outcome, Schema};
 use rows::{all, first, Text};
 
 /// `characters` columns with the guild, in the order [`Db::character`] selects them.
