@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tc9_charter::limits::{Limit, LimitPolicy, Limits};
 use tc9_charter::{CharterSettings, Rules};
+use tc9_proxy::capture::CaptureFormat;
 use tc9_proxy::ProxyConfig;
 
 pub use tc9_proxy::LinkMode;
@@ -57,6 +58,8 @@ pub struct Config {
     pub world_file: String,
     /// A directory to write one capture file per session to; empty for none.
     pub capture_dir: String,
+    /// `tc9cap` (the sidecar's format) or `pkt` (WowPacketParser's PKT 3.1).
+    pub capture_format: CaptureFormat,
     /// AzerothCore characters database (`mysql://user:pass@host:port/db`); empty for none.
     pub characters_db_url: String,
     /// AzerothCore auth database, for session keys in `wotlk-crypt` mode; empty for none.
@@ -127,6 +130,7 @@ impl Default for Config {
             backend: Backend::Mysql,
             world_file: String::new(),
             capture_dir: String::new(),
+            capture_format: CaptureFormat::Tc9cap,
             characters_db_url: String::new(),
             auth_db_url: String::new(),
             bus_url: String::new(),
@@ -327,6 +331,7 @@ impl Config {
             sidecar_id: self.sidecar_id.clone(),
             link_mode: self.link_mode,
             capture_dir: self.capture_dir.clone(),
+            capture_format: self.capture_format,
             max_client_frame: self.max_client_frame,
             max_server_frame: self.max_server_frame,
             connect_attempts: self.connect_attempts,

@@ -53,6 +53,14 @@ enum Command {
         #[arg(long)]
         expect: Option<PathBuf>,
     },
+    /// Convert a capture between the sidecar's format and WowPacketParser's PKT 3.1
+    /// (by the output's extension: `.pkt`, else `.tc9cap`).
+    Convert {
+        /// The capture to read (either format).
+        input: PathBuf,
+        /// The file to write.
+        output: PathBuf,
+    },
     /// Two worldservers with a sidecar each, in one process and without a database:
     /// a charter offered across worldservers and signed, every packet printed.
     Demo,
@@ -94,6 +102,9 @@ struct RunArgs {
     /// Write one capture file per session to this directory.
     #[arg(long = "capture")]
     capture_dir: Option<String>,
+    /// The captures' format: the sidecar's own, or WowPacketParser's PKT 3.1.
+    #[arg(long, value_parser = ["tc9cap", "pkt"])]
+    capture_format: Option<String>,
 }
 
 impl RunArgs {
@@ -110,6 +121,7 @@ impl RunArgs {
             ("bus_url", &self.bus_url),
             ("capture_dir", &self.capture_dir),
             ("link_mode", &self.link_mode),
+            ("capture_format", &self.capture_format),
         ];
         for (key, value) in strings {
             if let Some(value) = value {
@@ -146,6 +158,7 @@ fn main() -> ExitCode {
             }
         },
         Command::CheckDb(args) => check_db(args),
+        Command::Convert { input, output } => convert(&input, &output),
         Command::Opcodes => {
             print!("{}", inspect::opcode_table());
             ExitCode::SUCCESS
@@ -188,6 +201,32 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn convert(input: &std::path::Path, output: &std::path::Path) -> ExitCode {
+    use tc9_proxy::capture::{pkt, Capture};
+    let converted = Capture::read(input).and_then(|capture| {
+        if output.extension().is_some_and(|e| e == "pkt") {
+            pkt::to_bytes(&capture)
+        } else {
+            Ok(capture.to_bytes())
+        }
+    });
+    let written = converted.map_err(|e| e.to_string()).and_then(|bytes| {
+        std::fs::write(output, &bytes)
+            .map(|()| bytes.len())
+            .map_err(|e| e.to_string())
+    });
+    match written {
+        Ok(len) => {
+            println!("{} -> {} ({len} bytes)", input.display(), output.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", input.display());
+            ExitCode::FAILURE
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct ProxyConfig {
     pub link_mode: LinkMode,
     /// A directory to write one capture file per session to; empty for none.
     pub capture_dir: String,
+    /// The captures' file format.
+    pub capture_format: crate::capture::CaptureFormat,
     /// Largest client header size field accepted.
     pub max_client_frame: usize,
     /// Largest server header size field accepted.

@@ -243,6 +243,7 @@ async fn proxy<H: Handler>(
     let recorder = (!config.capture_dir.is_empty()).then(|| {
         Recorder::start(
             std::path::Path::new(&config.capture_dir),
+            config.capture_format,
             &config.sidecar_id,
             id,
             &peer.to_string(),

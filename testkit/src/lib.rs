@@ -8,7 +8,8 @@
 //!   characters database and a bus with sidecars configured for them.
 //! - [`sidecar`]: sidecars started through [`tc9_sidecar::Sidecar`].
 //! - [`http`]: GET from the admin endpoints, sums of metrics; [`wait`]: [`within`] and [`eventually`];
-//!   [`frames`]: frame builders, readers and stream comparison.
+//!   [`frames`]: frame builders, readers and stream comparison; [`vectors`]: the
+//!   real packets of `../shared/vectors`.
 
 pub mod db;
 pub mod frames;
@@ -18,6 +19,7 @@ pub mod process;
 pub mod realm;
 pub mod relay;
 pub mod sidecar;
+pub mod vectors;
 pub mod wait;
 pub mod world;
 

@@ -16,6 +16,9 @@
 //!   frame     bytes   the frame as read: header (decrypted in wotlk-crypt mode) and body
 //! ```
 //!
+//! With `capture_format = "pkt"` the files are WowPacketParser's PKT 3.1 instead
+//! ([`pkt`]); [`Capture::parse`] reads both.
+//!
 //! A capture holds what arrived, before the sidecar decided anything, so replaying it
 //! through a sidecar reproduces the session. Bytes of a session copied opaquely (no
 //! session key, or a header that could not be framed) are not captured.
@@ -30,6 +33,19 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 use tokio_util::codec::Decoder;
 use tracing::warn;
+
+pub mod pkt;
+
+/// The file format captures are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaptureFormat {
+    /// The sidecar's own format (above), `.tc9cap`.
+    #[default]
+    Tc9cap,
+    /// WowPacketParser's PKT 3.1, `.pkt`.
+    Pkt,
+}
 
 /// The first bytes of every capture.
 pub const MAGIC: &[u8; 6] = b"TC9CAP";
@@ -107,8 +123,11 @@ fn take<'a>(input: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], Capt
 }
 
 impl Capture {
-    /// Parses a capture.
+    /// Parses a capture: the sidecar's format, or a PKT 3.1 file of one connection.
     pub fn parse(mut input: &[u8]) -> Result<Capture, CaptureError> {
+        if input.starts_with(pkt::MAGIC) {
+            return pkt::parse(input);
+        }
         if take(&mut input, 6, "magic")? != MAGIC {
             return Err(CaptureError::Format("bad magic".into()));
         }
@@ -188,22 +207,39 @@ impl Capture {
 pub struct Recorder {
     started: Instant,
     queue: mpsc::Sender<Vec<u8>>,
+    /// For PKT files: the connection id and each record's optional data.
+    pkt: Option<(u32, std::sync::Arc<[u8]>)>,
 }
 
 impl Recorder {
-    /// Starts the capture file of session `session` in `dir`.
-    pub fn start(dir: &Path, sidecar: &str, session: u64, peer: &str, link_mode: &str) -> Recorder {
+    /// Starts the capture file of session `session` in `dir`, in `format`.
+    pub fn start(
+        dir: &Path,
+        format: CaptureFormat,
+        sidecar: &str,
+        session: u64,
+        peer: &str,
+        link_mode: &str,
+    ) -> Recorder {
         let started_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let path: PathBuf = dir.join(format!("{sidecar}-{started_unix_ms}-{session}.tc9cap"));
-        let head = header(&[
+        let meta = [
             ("sidecar", sidecar.to_owned()),
             ("session", session.to_string()),
             ("peer", peer.to_owned()),
             ("started_unix_ms", started_unix_ms.to_string()),
             ("link_mode", link_mode.to_owned()),
-        ]);
+        ];
+        let (extension, head, pkt) = match format {
+            CaptureFormat::Tc9cap => ("tc9cap", header(&meta), None),
+            CaptureFormat::Pkt => {
+                let head = pkt::Header::sidecar((started_unix_ms / 1000) as u32, &meta);
+                let peer_data = pkt::peer_data(peer).into();
+                ("pkt", head.to_bytes(), Some((session as u32, peer_data)))
+            }
+        };
+        let path: PathBuf = dir.join(format!("{sidecar}-{started_unix_ms}-{session}.{extension}"));
         let (queue, mut records) = mpsc::channel::<Vec<u8>>(QUEUE);
         tokio::spawn(async move {
             let file = match tokio::fs::File::create(&path).await {
@@ -225,13 +261,23 @@ impl Recorder {
         Recorder {
             started: Instant::now(),
             queue,
+            pkt,
         }
     }
 
     /// Queues one frame (whole, header in plain text); dropped (and counted) if the
     /// writer is behind.
     pub fn record(&self, origin: Origin, frame: &[u8]) {
-        let bytes = record(origin, self.started.elapsed(), frame);
+        let at = self.started.elapsed();
+        let bytes = match &self.pkt {
+            None => record(origin, at, frame),
+            Some((connection, data)) => {
+                match pkt::record(origin, *connection, at.as_millis() as u32, data, frame) {
+                    Some(bytes) => bytes,
+                    None => return,
+                }
+            }
+        };
         if self.queue.try_send(bytes).is_err() {
             metrics::counter!(crate::metrics::CAPTURE_DROPPED_TOTAL).increment(1);
         }

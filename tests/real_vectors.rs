@@ -5,8 +5,6 @@
 //! order, with the session key it gives. Skipped, with a message, where `../shared`
 //! is absent (a user's clone).
 
-use std::path::PathBuf;
-
 use tc9_codec::crypt::HeaderCipher;
 use tc9_codec::messages::{
     CmsgAuthSession, SmsgAuthChallenge, SmsgGuildEvent, SmsgGuildInvite, SmsgGuildQueryResponse,
@@ -14,61 +12,22 @@ use tc9_codec::messages::{
 };
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, Message, Origin};
+use tc9_testkit::vectors::{self, Vector};
 
-/// One row: id, direction, opcode, bytes, note.
-struct Row {
-    id: String,
-    origin: Origin,
-    opcode: u16,
-    bytes: Vec<u8>,
-    note: String,
+fn vectors() -> Option<Vec<Vector>> {
+    vectors::real_335a()
 }
 
-fn vectors() -> Option<Vec<Row>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/real-335a.tsv");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!(
-            "skipped: {} is absent (no shared test data here)",
-            path.display()
-        );
-        return None;
-    };
-    let rows = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            let hex = cols[3];
-            Row {
-                id: cols[0].to_owned(),
-                origin: if cols[1] == "S2C" {
-                    Origin::Server
-                } else {
-                    Origin::Client
-                },
-                opcode: u16::from_str_radix(cols[2].trim_start_matches("0x"), 16)
-                    .expect("hex opcode"),
-                bytes: (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex byte"))
-                    .collect(),
-                note: cols.get(5).copied().unwrap_or_default().to_owned(),
-            }
-        })
-        .collect();
-    Some(rows)
-}
-
-fn row<'a>(rows: &'a [Row], id: &str) -> &'a Row {
+fn row<'a>(rows: &'a [Vector], id: &str) -> &'a Vector {
     rows.iter()
         .find(|r| r.id == id)
         .unwrap_or_else(|| panic!("row {id}"))
 }
 
-fn frame(rows: &[Row], id: &str) -> Frame {
+fn frame(rows: &[Vector], id: &str) -> Frame {
     let r = row(rows, id);
     let frame = Frame::parse(r.origin, &r.bytes).unwrap_or_else(|e| panic!("{id}: {e}"));
-    assert_eq!(frame.opcode().0, u32::from(r.opcode), "{id}: opcode");
+    assert_eq!(frame.opcode().0, r.opcode, "{id}: opcode");
     assert_eq!(
         frame.as_bytes().as_ref(),
         &r.bytes[..],
@@ -77,7 +36,7 @@ fn frame(rows: &[Row], id: &str) -> Frame {
     frame
 }
 
-fn decoded<M: Message>(rows: &[Row], id: &str) -> M {
+fn decoded<M: Message>(rows: &[Vector], id: &str) -> M {
     let frame = frame(rows, id);
     let message = M::decode(frame.body()).unwrap_or_else(|e| panic!("{id}: {e}"));
     let again = Frame::from_message(frame.origin(), &message).expect("encodes");
@@ -268,6 +227,6 @@ fn encrypted_headers_decrypt_in_order_with_the_session_key() {
             (size, opcode),
             "{id}: size and opcode"
         );
-        assert_eq!(got_opcode, r.opcode, "{id}: the listed opcode");
+        assert_eq!(u32::from(got_opcode), r.opcode, "{id}: the listed opcode");
     }
 }
