@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use crate::admin::{self, Probe, Readiness};
 use crate::backends::memory::{MemoryRealm, MemoryStore, World};
 use crate::backends::mysql::{check, Consequence, Db, Outcome, Schema};
+use crate::backends::nats::Nats;
 use crate::backends::postgres::Bus;
 use crate::config::{Backend, Config};
 
@@ -60,6 +61,8 @@ pub struct Backends {
     /// The realm's bus, if configured (with a characters database). It connects
     /// lazily and repairs itself; `/health/ready` says while it is down.
     pub bus: Option<Bus>,
+    /// ToCloud9's NATS, if configured (`nats_url`): guild creations are announced.
+    pub nats: Option<Nats>,
 }
 
 impl Backends {
@@ -98,11 +101,27 @@ impl Backends {
             }
             Some(bus)
         };
+        let nats = if config.nats_url.is_empty() {
+            None
+        } else {
+            let nats = Nats::connect(&config.nats_url, config.realm_id, &config.sidecar_id)
+                .await
+                .context("nats_url")?;
+            Some(nats)
+        };
         Ok(Backends {
             characters,
             auth,
             bus,
+            nats,
         })
+    }
+
+    /// Has `handler` announce guild creations through NATS, if configured.
+    fn announce_through<S: CharterStore, D: Directory>(&self, handler: &CharterHandler<S, D>) {
+        if let Some(nats) = &self.nats {
+            handler.announce_to(Arc::new(nats.clone()));
+        }
     }
 
     /// The readiness probes: upstream, then each configured database.
@@ -180,6 +199,7 @@ impl Sidecar {
             let realm = MemoryRealm::new();
             let bus = realm.join(&config.sidecar_id);
             let handler = charter(config, MemoryStore::from_world(&world), bus);
+            backends.announce_through(&handler);
             return Self::start(config, handler, backends).await;
         }
         match backends.characters.clone() {
@@ -189,6 +209,7 @@ impl Sidecar {
                 }
                 let handler =
                     CharterHandler::new(store, backends.bus.clone(), config.charter_settings());
+                backends.announce_through(&handler);
                 Self::start(config, handler, backends).await
             }
             None => {

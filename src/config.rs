@@ -66,6 +66,9 @@ pub struct Config {
     pub auth_db_url: String,
     /// PostgreSQL database shared by the realm's sidecars; empty for none.
     pub bus_url: String,
+    /// ToCloud9's NATS (`nats://host:4222`): guilds made from charters are announced
+    /// as `guild.created` and `guild.member.added`; empty for none.
+    pub nats_url: String,
     /// Largest client header size field accepted.
     pub max_client_frame: usize,
     /// Largest server header size field accepted.
@@ -134,6 +137,7 @@ impl Default for Config {
             characters_db_url: String::new(),
             auth_db_url: String::new(),
             bus_url: String::new(),
+            nats_url: String::new(),
             max_client_frame: tc9_codec::framing::DEFAULT_MAX_CLIENT_SIZE - 1,
             max_server_frame: tc9_codec::framing::MAX_SERVER_SIZE_FIELD,
             connect_attempts: 3,

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use mysql_async::prelude::*;
-use tc9_codec::messages::petition::{sign_result, turn_in_result};
+use tc9_codec::messages::petition::turn_in_result;
 use tc9_codec::messages::{
-    CmsgGuildQuery, CmsgOfferPetition, CmsgPetitionBuy, CmsgPetitionSign, CmsgTurnInPetition,
-    GuildCommand, GuildCommandError, SmsgGuildCommandResult, SmsgGuildQueryResponse,
-    SmsgPetitionShowSignatures, SmsgPetitionSignResults, SmsgTurnInPetitionResults,
+    CmsgGuildQuery, CmsgPetitionBuy, CmsgPetitionSign, GuildCommand, GuildCommandError,
+    SmsgGuildCommandResult, SmsgGuildQueryResponse, SmsgTurnInPetitionResults,
 };
 use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
@@ -19,199 +18,16 @@ use tc9_sidecar::config::Config;
 use tc9_sidecar::tools::worldserver::mysql::MysqlWorldDb;
 use tc9_sidecar::tools::worldserver::{ModelConfig, ModelWorldserver};
 use tc9_sidecar::Sidecar;
-use tc9_testkit::db::wait_located;
+use tc9_testkit::model::{
+    characters, databases, expect_created, offer_and_sign, turn_in, ModelRealm, IDS,
+};
 use tc9_testkit::{
-    eventually, http_get, metric_sum, start_sidecar, test_config, Gateway, MariaDb, PgDb, SILENCE,
-    STEP,
+    eventually, http_get, metric_sum, start_sidecar, test_config, Gateway, MariaDb, SILENCE, STEP,
 };
 use tokio::time::timeout;
 
 /// How long a whole test may take.
 const WHOLE_TEST: Duration = Duration::from_secs(90);
-/// The worldservers and sidecars of a realm, in order.
-const IDS: [&str; 3] = ["A", "B", "C"];
-
-/// One realm: its databases, three model worldservers and a sidecar in front of
-/// each.
-struct Realm {
-    db: MariaDb,
-    pg: PgDb,
-    worlds: Vec<ModelWorldserver>,
-    sidecars: Vec<Sidecar>,
-}
-
-/// The databases of a realm, before its worldservers start (they load at start).
-async fn databases(tag: &str) -> Result<Option<(MariaDb, PgDb)>> {
-    let Some(db) = MariaDb::azerothcore(tag).await? else {
-        return Ok(None);
-    };
-    Ok(Some((db, PgDb::create(tag).await?)))
-}
-
-impl Realm {
-    /// Starts the worldservers (with or without `mod-tc9-sidecar`) and their
-    /// sidecars (told the same); sidecar A serves metrics.
-    async fn start(db: MariaDb, pg: PgDb, module: bool) -> Result<Realm> {
-        let mut worlds = Vec::new();
-        let mut sidecars = Vec::new();
-        for (n, id) in IDS.into_iter().enumerate() {
-            let world = ModelWorldserver::start(
-                MysqlWorldDb::new(&db.url()).map_err(anyhow::Error::from_boxed)?,
-                ModelConfig {
-                    module,
-                    first_item: 1_000_000 * (n as u32 + 1),
-                    ..ModelConfig::default()
-                },
-            )
-            .await?;
-            let sidecar = start_sidecar(Config {
-                characters_db_url: db.url(),
-                bus_url: pg.url(),
-                worldserver_module: module,
-                presence_expiry_secs: 6,
-                bus_poll_ms: 150,
-                metrics: if n == 0 {
-                    "127.0.0.1:0".into()
-                } else {
-                    String::new()
-                },
-                ..test_config(id, world.addr())
-            })
-            .await?;
-            worlds.push(world);
-            sidecars.push(sidecar);
-        }
-        Ok(Realm {
-            db,
-            pg,
-            worlds,
-            sidecars,
-        })
-    }
-
-    /// Logs `guid` in through sidecar `at` (0, 1, 2) and waits until the bus has it.
-    async fn log_in(&self, at: usize, guid: u32) -> Result<Gateway> {
-        let gateway = Gateway::logged_in(
-            self.sidecars[at].addr(),
-            &format!("{guid}@{}", IDS[at]),
-            guid,
-        )
-        .await?;
-        wait_located(&self.pg.client().await?, guid, IDS[at]).await?;
-        Ok(gateway)
-    }
-
-    /// Buys a guild charter called `name` for `owner`; the charter's item guid and
-    /// petition id once its row is in the database.
-    async fn buy(&self, owner: &mut Gateway, guid: u32, name: &str) -> Result<(u32, u32)> {
-        owner
-            .send(&CmsgPetitionBuy {
-                name: name.to_owned(),
-                index: 1,
-                ..CmsgPetitionBuy::default()
-            })
-            .await?;
-        let pool = self.db.pool.clone();
-        eventually(&format!("{name}'s charter in the database"), STEP, || {
-            let pool = pool.clone();
-            async move {
-                let mut conn = pool.get_conn().await?;
-                let row: Option<(u32, u32)> = conn
-                    .exec_first(
-                        "SELECT petitionguid, petition_id FROM petition WHERE ownerguid = ? AND type = 9",
-                        (guid,),
-                    )
-                    .await?;
-                Ok(row)
-            }
-        })
-        .await
-    }
-
-    /// Stops every sidecar.
-    async fn stop(self) -> Result<()> {
-        for sidecar in self.sidecars {
-            sidecar.stop().await?;
-        }
-        Ok(())
-    }
-}
-
-/// Adds `guids` as Alliance characters, each on its own account.
-async fn characters(db: &MariaDb, guids: impl IntoIterator<Item = u32>) -> Result<()> {
-    for guid in guids {
-        db.character(guid, guid, &format!("Char{guid}"), 1).await?;
-    }
-    Ok(())
-}
-
-/// The owner offers charter `item` to `signer`, who sees it and signs; both hear OK.
-async fn offer_and_sign(
-    owner: &mut Gateway,
-    owner_guid: u32,
-    signer: &mut Gateway,
-    signer_guid: u32,
-    item: u32,
-) -> Result<()> {
-    owner
-        .send(&CmsgOfferPetition {
-            unk: 0,
-            petition: Guid::item(item),
-            target: Guid::player(signer_guid),
-        })
-        .await?;
-    let shown = signer
-        .expect::<SmsgPetitionShowSignatures>("the offered charter")
-        .await?;
-    ensure!(shown.petition == Guid::item(item), "{shown:?}");
-    ensure!(shown.owner == Guid::player(owner_guid), "{shown:?}");
-    signer
-        .send(&CmsgPetitionSign {
-            petition: Guid::item(item),
-            unk: 1,
-        })
-        .await?;
-    for (who, gateway) in [("signer", &mut *signer), ("owner", &mut *owner)] {
-        let result = gateway
-            .expect::<SmsgPetitionSignResults>(&format!(
-                "the {who} hears of signature {signer_guid}"
-            ))
-            .await?;
-        ensure!(
-            result.result == sign_result::OK && result.signer == Guid::player(signer_guid),
-            "{who}: {result:?}"
-        );
-    }
-    Ok(())
-}
-
-fn turn_in(item: u32) -> CmsgTurnInPetition {
-    CmsgTurnInPetition {
-        petition: Guid::item(item),
-        arena_emblem: None,
-    }
-}
-
-/// The owner's turn-in succeeds: the guild's creation, then `TURN_IN_RESULTS` OK.
-async fn expect_created(owner: &mut Gateway, name: &str) -> Result<()> {
-    let created = owner
-        .expect::<SmsgGuildCommandResult>("the guild's creation")
-        .await?;
-    ensure!(
-        created
-            == SmsgGuildCommandResult {
-                command: GuildCommand::Create,
-                name: name.to_owned(),
-                error: GuildCommandError::Success,
-            },
-        "{created:?}"
-    );
-    let result = owner
-        .expect::<SmsgTurnInPetitionResults>("the turn-in's result")
-        .await?;
-    ensure!(result.result == turn_in_result::OK, "{result:?}");
-    Ok(())
-}
 
 /// The guild called `name`: id, rank count, member count.
 async fn guild(db: &MariaDb, name: &str) -> Result<(u32, usize, usize)> {
@@ -277,7 +93,7 @@ async fn whole_life() -> Result<()> {
         return Ok(());
     };
     characters(&db, 1..=10).await?;
-    let realm = Realm::start(db, pg, true).await?;
+    let realm = ModelRealm::start(db, pg, true).await?;
     let ok_before = metric(&realm.sidecars[0], TURN_INS_OK).await?;
     let mut owner = realm.log_in(0, OWNER).await?;
     let (item, id) = realm.buy(&mut owner, OWNER, NAME).await?;
@@ -352,7 +168,7 @@ async fn one_worldserver(worldserver_module: bool) -> Result<()> {
         return Ok(());
     };
     characters(&db, 1..=10).await?;
-    let mut realm = Realm::start(db, pg, true).await?;
+    let mut realm = ModelRealm::start(db, pg, true).await?;
     if !worldserver_module {
         // Today's main: the sidecar signs, the worldserver has no module.
         let old = realm.sidecars.remove(0);
@@ -433,7 +249,7 @@ async fn refusals() -> Result<()> {
             db.native_signature(owner, id, signer, signer).await?;
         }
     }
-    let realm = Realm::start(db, pg, true).await?;
+    let realm = ModelRealm::start(db, pg, true).await?;
     // Made on another worldserver after these started: a guild with owner 1 in it,
     // and one called "Taken Name".
     realm
@@ -507,7 +323,7 @@ async fn module_off() -> Result<()> {
         return Ok(());
     };
     characters(&db, 1..=11).await?;
-    let realm = Realm::start(db, pg, false).await?;
+    let realm = ModelRealm::start(db, pg, false).await?;
     let mut owner = realm.log_in(0, 1).await?;
     let (item, id) = realm.buy(&mut owner, 1, NAME).await?;
 
@@ -569,7 +385,7 @@ async fn simultaneous() -> Result<()> {
             db.native_signature(owner, id, signer, signer).await?;
         }
     }
-    let realm = Realm::start(db, pg, true).await?;
+    let realm = ModelRealm::start(db, pg, true).await?;
     let mut first = realm.log_in(0, 1).await?;
     let mut second = realm.log_in(1, 2).await?;
     first.send(&turn_in(9101)).await?;
@@ -597,7 +413,7 @@ async fn simultaneous() -> Result<()> {
     };
     buyer_a.send(&buy("Bought On A")).await?;
     buyer_b.send(&buy("Bought On B")).await?;
-    let (charter_a, charter_b) = (realm.buy_seen(3).await?, realm.buy_seen(4).await?);
+    let (charter_a, charter_b) = (buy_seen(&realm, 3).await?, buy_seen(&realm, 4).await?);
     ensure!(
         charter_a != charter_b,
         "distinct petition ids: {charter_a} and {charter_b}"
@@ -605,23 +421,21 @@ async fn simultaneous() -> Result<()> {
     realm.stop().await
 }
 
-impl Realm {
-    /// The petition id of `owner`'s guild charter, once it is in the database.
-    async fn buy_seen(&self, owner: u32) -> Result<u32> {
-        let pool = self.db.pool.clone();
-        eventually(&format!("{owner}'s charter"), STEP, || {
-            let pool = pool.clone();
-            async move {
-                let mut conn = pool.get_conn().await?;
-                let id: Option<u32> = conn
-                    .exec_first(
-                        "SELECT petition_id FROM petition WHERE ownerguid = ? AND type = 9",
-                        (owner,),
-                    )
-                    .await?;
-                Ok(id)
-            }
-        })
-        .await
-    }
+/// The petition id of `owner`'s guild charter, once it is in the database.
+async fn buy_seen(realm: &ModelRealm, owner: u32) -> Result<u32> {
+    let pool = realm.db.pool.clone();
+    eventually(&format!("{owner}'s charter"), STEP, || {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.get_conn().await?;
+            let id: Option<u32> = conn
+                .exec_first(
+                    "SELECT petition_id FROM petition WHERE ownerguid = ? AND type = 9",
+                    (owner,),
+                )
+                .await?;
+            Ok(id)
+        }
+    })
+    .await
 }

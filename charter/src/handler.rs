@@ -90,6 +90,8 @@ pub(crate) struct Core<S, D> {
     pub(crate) tasks: TaskTracker,
     /// The guild-creation lease of a sidecar without a bus.
     pub(crate) local_lease: crate::guilds::LocalLease,
+    /// Where guild creations are announced, if anywhere.
+    pub(crate) announcer: std::sync::OnceLock<Arc<dyn crate::ports::Announcer>>,
 }
 
 /// Resolves cross-worldserver charter work over a store `S` and a directory `D`.
@@ -129,8 +131,15 @@ impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
                 presence_dirty: Notify::new(),
                 tasks: TaskTracker::new(),
                 local_lease: Default::default(),
+                announcer: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Announces the guilds made from charters through `announcer` (once; later
+    /// calls are ignored).
+    pub fn announce_to(&self, announcer: Arc<dyn crate::ports::Announcer>) {
+        let _ = self.core.announcer.set(announcer);
     }
 
     /// Waits until the background tasks started by [`Handler::start`] have ended

@@ -26,8 +26,8 @@ pub use outbox::{
     decode_frames, encode_frames, owner_notice, PayloadError, CLAIM_HOLD, DELIVERY_WAIT,
 };
 pub use ports::{
-    BackendError, CharterStore, Directory, Event, EventKind, Listener, Notice, NoticeBacklog,
-    Settle,
+    Announcer, BackendError, CharterStore, Directory, Event, EventKind, GuildCreated, Listener,
+    Notice, NoticeBacklog, Roster, Settle,
 };
 pub use presence::{CharterSession, Session};
 pub use rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};

@@ -30,6 +30,8 @@ pub const NOTICES_SET_ASIDE_TOTAL: &str = "tc9_sidecar_notices_set_aside_total";
 pub const NOTICES_EXPIRED_TOTAL: &str = "tc9_sidecar_notices_expired_total";
 /// Deliveries not written within the delivery wait (a client that does not read).
 pub const DELIVERIES_STALLED_TOTAL: &str = "tc9_sidecar_deliveries_stalled_total";
+/// Guild creations announced to ToCloud9 (NATS), by result (`ok`, `failed`).
+pub const ANNOUNCED_TOTAL: &str = "tc9_sidecar_guild_announcements_total";
 /// 1 while the bus answers heartbeats, else 0 (0 without a bus).
 pub const BUS_UP: &str = "tc9_sidecar_bus_up";
 /// Times every local character's presence was announced again after a failure.
@@ -254,6 +256,13 @@ pub fn describe() {
         DELIVERIES_STALLED_TOTAL,
         "Deliveries not written within the delivery wait (a client that does not read)."
     );
+    describe_counter!(
+        ANNOUNCED_TOTAL,
+        "Guild creations announced to ToCloud9 over NATS, by result (ok, failed)."
+    );
+    for result in ["ok", "failed"] {
+        metrics::counter!(ANNOUNCED_TOTAL, "result" => result).absolute(0);
+    }
     describe_gauge!(
         BUS_UP,
         "1 while the bus answers heartbeats, else 0 (0 without a bus)."

@@ -77,6 +77,12 @@ pub trait CharterStore: Send + Sync + 'static {
         invited: bool,
         rules: &Rules,
     ) -> impl Future<Output = Result<Option<(Petition, SignVerdict)>, BackendError>> + Send;
+    /// The guild called `name`: its id and its members with their names, if it
+    /// exists.
+    fn guild_roster(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Roster>, BackendError>> + Send;
     /// Records a notice for `character`; its id.
     fn post(
         &self,
@@ -146,6 +152,33 @@ pub struct NoticeBacklog {
     pub realm: i64,
     /// Set aside realm-wide.
     pub set_aside: i64,
+}
+
+/// A guild's id and its members with their names.
+pub type Roster = (u32, Vec<(u32, String)>);
+
+/// A guild made from a charter, as the rest of a ToCloud9 realm hears of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuildCreated {
+    /// `guild.guildid`.
+    pub guild_id: u32,
+    /// `guild.name`.
+    pub name: String,
+    /// The charter's owner, the guild master.
+    pub leader: u32,
+    /// Every member (leader first) with their name.
+    pub members: Vec<(u32, String)>,
+    /// The members in the world anywhere in the realm.
+    pub online: Vec<u32>,
+}
+
+/// Where guild creations are announced (ToCloud9's NATS); failures fail open.
+pub trait Announcer: Send + Sync + 'static {
+    /// Announces `guild`.
+    fn guild_created<'a>(
+        &'a self,
+        guild: &'a GuildCreated,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), BackendError>> + Send + 'a>>;
 }
 
 /// What an outbox event carries.

@@ -36,6 +36,8 @@ pub(crate) struct Shared<H> {
 pub struct Server<H> {
     listener: TcpListener,
     shared: Arc<Shared<H>>,
+    /// The most sessions at once.
+    cap: usize,
 }
 
 impl<H: Handler> Server<H> {
@@ -48,7 +50,10 @@ impl<H: Handler> Server<H> {
     ) -> io::Result<Server<H>> {
         let listener = TcpListener::bind(config.listen).await?;
         let labels = OpcodeLabels::new(handler.watched());
+        let cap = config.session_cap(open_files_limit());
+        metrics::gauge!(m::SESSIONS_CAP).set(cap as f64);
         Ok(Server {
+            cap,
             listener,
             shared: Arc::new(Shared {
                 config,
@@ -72,13 +77,15 @@ impl<H: Handler> Server<H> {
     /// Accepts gateway connections until `shutdown` completes, then lets open sessions
     /// finish for the grace period and closes the rest.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let Server { listener, shared } = self;
+        let Server {
+            listener,
+            shared,
+            cap,
+        } = self;
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
         let ids = AtomicU64::new(1);
-        let cap = shared.config.session_cap(open_files_limit());
         let slots = Arc::new(Semaphore::new(cap.min(Semaphore::MAX_PERMITS)));
-        metrics::gauge!(m::SESSIONS_CAP).set(cap as f64);
         let mut refused_logged = false;
         info!(listen = %listener.local_addr()?, upstream = %shared.config.upstream, mode = shared.config.link_mode.name(), max_sessions = cap, "sidecar listening");
         tokio::pin!(shutdown);

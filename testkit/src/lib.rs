@@ -4,6 +4,8 @@
 //!   database, each of its own per test and dropped after it.
 //! - [`world`]: a scripted worldserver; [`gateway`]: a scripted ToCloud9 gateway.
 //! - [`relay`]: a TCP relay a fault test breaks instead of a shared server.
+//! - [`model`]: a realm of model worldservers with their sidecars, and a charter's
+//!   steps.
 //! - [`process`]: the sidecar binary as a process, for `kill -9`; [`realm`]: a
 //!   characters database and a bus with sidecars configured for them.
 //! - [`sidecar`]: sidecars started through [`tc9_sidecar::Sidecar`].
@@ -15,6 +17,7 @@ pub mod db;
 pub mod frames;
 pub mod gateway;
 pub mod http;
+pub mod model;
 pub mod process;
 pub mod realm;
 pub mod relay;

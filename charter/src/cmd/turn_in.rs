@@ -9,6 +9,7 @@
 //! create their guilds one after the other; the lease goes back with the
 //! worldserver's answer, or expires when none comes.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tc9_codec::messages::petition::turn_in_result;
@@ -18,12 +19,12 @@ use tc9_codec::messages::{
 };
 use tc9_codec::{Frame, Message};
 use tc9_proxy::Decision;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use super::{guild_charter, lease, server_frame};
 use crate::handler::{Core, Failure};
 use crate::metrics::{self as m, count_turn_in, Answerer, TurnInResult};
-use crate::ports::{CharterStore, Directory};
+use crate::ports::{CharterStore, Directory, GuildCreated};
 use crate::presence::{Session, TurnIn};
 use crate::rules;
 
@@ -120,7 +121,7 @@ async fn release_lease<S: CharterStore, D: Directory>(
 /// `SMSG_TURN_IN_PETITION_RESULTS`: counts the outcome, notices stale worldserver
 /// caches, gives the lease back.
 pub(crate) async fn results<S: CharterStore, D: Directory>(
-    core: &Core<S, D>,
+    core: &Arc<Core<S, D>>,
     session: &Session,
     frame: &Frame,
 ) -> Result<Decision, Failure> {
@@ -137,10 +138,76 @@ pub(crate) async fn results<S: CharterStore, D: Directory>(
     };
     count_turn_in(Answerer::Worldserver, outcome);
     release_lease(core, &turn_in, outcome == TurnInResult::Ok).await?;
+    if outcome == TurnInResult::Ok {
+        if let Some(owner) = session.identity().character_guid {
+            core.announce_guild(owner, turn_in.name.clone());
+        }
+    }
     if outcome == TurnInResult::NeedMoreSignatures {
         warn_if_stale(core, turn_in.petition).await?;
     }
     Ok(Decision::Forward)
+}
+
+impl<S: CharterStore, D: Directory> Core<S, D> {
+    /// Announces the guild `name` that `leader` just made, off the frame path,
+    /// once its rows are visible (at most [`GUILD_VISIBLE`] later).
+    fn announce_guild(self: &Arc<Self>, leader: u32, name: String) {
+        let Some(announcer) = self.announcer.get().cloned() else {
+            return;
+        };
+        let core = Arc::clone(self);
+        self.tasks.spawn(
+            async move {
+                let announced = async {
+                    let deadline = Instant::now() + GUILD_VISIBLE;
+                    let (guild_id, mut members) = loop {
+                        match core.bounded(core.store.guild_roster(&name)).await? {
+                            Some(roster) => break roster,
+                            None if Instant::now() < deadline => {
+                                tokio::time::sleep(lease::RETRY).await
+                            }
+                            None => return Ok(false),
+                        }
+                    };
+                    members.sort_by_key(|(guid, _)| *guid != leader);
+                    let mut online = Vec::new();
+                    for (guid, _) in &members {
+                        let here = core.local.get(*guid).is_some();
+                        let there = match (&core.bus, here) {
+                            (Some(bus), false) => core.bounded(bus.locate(*guid)).await?.is_some(),
+                            _ => false,
+                        };
+                        if here || there {
+                            online.push(*guid);
+                        }
+                    }
+                    let guild = GuildCreated {
+                        guild_id,
+                        name: name.clone(),
+                        leader,
+                        members,
+                        online,
+                    };
+                    core.bounded(announcer.guild_created(&guild)).await?;
+                    Ok::<_, Failure>(true)
+                };
+                let result = match announced.await {
+                    Ok(true) => "ok",
+                    Ok(false) => {
+                        warn!(guild = %name, "the new guild never became visible; not announced");
+                        "failed"
+                    }
+                    Err(e) => {
+                        warn!(guild = %name, error = %e, "could not announce the new guild");
+                        "failed"
+                    }
+                };
+                metrics::counter!(m::ANNOUNCED_TOTAL, "result" => result).increment(1);
+            }
+            .in_current_span(),
+        );
+    }
 }
 
 /// A refusal the database could pay for: the worldserver's petition cache is stale.

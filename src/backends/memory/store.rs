@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Settle};
+use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Roster, Settle};
 
 use super::{lock, World};
 
@@ -278,6 +278,25 @@ impl CharterStore for MemoryStore {
         });
         drop(t);
         async move { Ok(outcome) }
+    }
+
+    fn guild_roster(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Roster>, BackendError>> + Send {
+        let t = lock(&self.tables);
+        let roster = t.guilds.values().find(|g| g.name == name).map(|g| {
+            let mut members: Vec<(u32, String)> = t
+                .characters
+                .values()
+                .filter(|c| c.guild_id == Some(g.id))
+                .map(|c| (c.guid, c.name.clone()))
+                .collect();
+            members.sort();
+            (g.id, members)
+        });
+        drop(t);
+        async move { Ok(roster) }
     }
 
     fn post(

@@ -5,6 +5,7 @@
 use mysql_async::prelude::*;
 use mysql_async::{Opts, Pool, TxOpts};
 use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
+use tc9_charter::Roster;
 use tc9_proxy::crypt::{KeyLookup, KeySource, SessionKey};
 
 use super::metrics::{timed, DB};
@@ -57,6 +58,7 @@ pub const QUERIES: &[&str] = &[
     "guild_named",
     "charter_of",
     "sign",
+    "guild_roster",
     "notice_post",
     "notice_claim",
     "notice_settle",
@@ -231,6 +233,36 @@ impl Db {
             )
             .await?;
             Ok(found.is_some())
+        })
+        .await
+    }
+
+    /// The guild called `name`: id and members with their names (guild master first
+    /// by rank, then by guid).
+    pub async fn guild_roster(&self, name: &str) -> Result<Option<Roster>, StoreError> {
+        timed(DB, "guild_roster", async move {
+            let mut conn = self.pool.get_conn().await?;
+            let id: Option<u32> = first(
+                &mut conn,
+                "SELECT guildid FROM guild WHERE name = ?",
+                (name,),
+            )
+            .await?;
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            let members: Vec<(u32, Text)> = all(
+                &mut conn,
+                "SELECT gm.guid, c.name FROM guild_member gm \
+                 JOIN characters c ON c.guid = gm.guid WHERE gm.guildid = ? \
+                 ORDER BY gm.`rank`, gm.guid",
+                (id,),
+            )
+            .await?;
+            Ok(Some((
+                id,
+                members.into_iter().map(|(g, Text(n))| (g, n)).collect(),
+            )))
         })
         .await
     }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use tc9_charter::rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Settle};
+use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Roster, Settle};
 
 use super::Db;
 
@@ -42,6 +42,11 @@ impl CharterStore for Db {
         rules: &Rules,
     ) -> Result<Option<(Petition, SignVerdict)>, BackendError> {
         Db::sign(self, petition_guid, signer, invited, rules)
+            .await
+            .map_err(BackendError::store)
+    }
+    async fn guild_roster(&self, name: &str) -> Result<Option<Roster>, BackendError> {
+        Db::guild_roster(self, name)
             .await
             .map_err(BackendError::store)
     }
