@@ -32,13 +32,48 @@ use crate::server::Shared;
 use crate::session::{Outbound, SessionInfo};
 use crate::watch::is_session_opcode;
 
-/// Room a pump keeps in its read buffer for the next read (the buffer grows further
-/// for a frame that needs it). Like a relay's copy buffer, it stays allocated while
-/// the session waits.
+/// Room a pump reads into (the buffer grows further for a frame that needs it). A
+/// pump holds a buffer only while it reads or keeps the start of a frame: drained,
+/// the buffer goes back to its thread's spares, so an idle session holds none.
 const READ_CHUNK: usize = 8 * 1024;
-/// Drained read buffers up to this size are kept for the next read; larger ones,
-/// grown by large frames, are released so idle sessions stay small.
-const KEEP_BUFFER: usize = READ_CHUNK;
+
+/// Read buffers not in use, per worker thread.
+mod spare {
+    use std::cell::RefCell;
+
+    use bytes::BytesMut;
+
+    use super::READ_CHUNK;
+
+    /// Spares kept per thread; more are freed.
+    const KEEP: usize = 64;
+
+    thread_local! {
+        static SPARES: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// An empty buffer with room for a read.
+    pub(super) fn take() -> BytesMut {
+        SPARES
+            .with_borrow_mut(Vec::pop)
+            .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+    }
+
+    /// Keeps a drained buffer for the next read, unless it grew for a large frame
+    /// or enough are kept.
+    pub(super) fn give_back(mut buf: BytesMut) {
+        buf.clear();
+        // Takes back the whole allocation once the frames split off it are gone.
+        buf.reserve(READ_CHUNK);
+        if buf.capacity() <= 2 * READ_CHUNK {
+            SPARES.with_borrow_mut(|spares| {
+                if spares.len() < KEEP {
+                    spares.push(buf);
+                }
+            });
+        }
+    }
+}
 
 /// What a pump does after a frame.
 pub(crate) enum Flow {
@@ -107,7 +142,8 @@ impl<H: Handler> Pump<H> {
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
         let end = loop {
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            let partial = !self.buf.is_empty();
+            if partial && self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
             }
             tokio::select! {
@@ -117,7 +153,26 @@ impl<H: Handler> Pump<H> {
                         break End::Cancelled;
                     }
                 }
-                read = self.src.read_buf(&mut self.buf) => {
+                // Nothing buffered: hold no buffer until there is something to read.
+                read = async {
+                    if partial {
+                        self.src.read_buf(&mut self.buf).await.map(Some)
+                    } else {
+                        self.src.readable().await.map(|()| None)
+                    }
+                } => {
+                    let read = match read {
+                        Ok(Some(n)) => Ok(n),
+                        Ok(None) => {
+                            self.buf = spare::take();
+                            self.src.try_read_buf(&mut self.buf)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    if matches!(&read, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                        spare::give_back(std::mem::take(&mut self.buf));
+                        continue;
+                    }
                     if let Err(end) = self.after_read(read).await {
                         break end;
                     }
@@ -157,8 +212,8 @@ impl<H: Handler> Pump<H> {
             }
         }
         self.forward_buffered().await?;
-        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUFFER {
-            self.buf = BytesMut::new();
+        if self.buf.is_empty() {
+            spare::give_back(std::mem::take(&mut self.buf));
         } else if let Some(needed) = self.decoder.pending_len(&self.buf) {
             // The start of a large frame: make room for all of it at once.
             self.buf.reserve(needed.saturating_sub(self.buf.len()));
