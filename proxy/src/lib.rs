@@ -22,6 +22,7 @@ pub mod metrics;
 mod pump;
 pub mod server;
 pub mod session;
+mod spare;
 mod watch;
 
 pub use config::{LinkMode, ProxyConfig};

@@ -30,50 +30,13 @@ use crate::handler::Handler;
 use crate::metrics as m;
 use crate::server::Shared;
 use crate::session::{Outbound, SessionInfo};
+use crate::spare;
 use crate::watch::is_session_opcode;
 
 /// Room a pump reads into (the buffer grows further for a frame that needs it). A
 /// pump holds a buffer only while it reads or keeps the start of a frame: drained,
 /// the buffer goes back to its thread's spares, so an idle session holds none.
-const READ_CHUNK: usize = 8 * 1024;
-
-/// Read buffers not in use, per worker thread.
-mod spare {
-    use std::cell::RefCell;
-
-    use bytes::BytesMut;
-
-    use super::READ_CHUNK;
-
-    /// Spares kept per thread; more are freed.
-    const KEEP: usize = 64;
-
-    thread_local! {
-        static SPARES: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// An empty buffer with room for a read.
-    pub(super) fn take() -> BytesMut {
-        SPARES
-            .with_borrow_mut(Vec::pop)
-            .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
-    }
-
-    /// Keeps a drained buffer for the next read, unless it grew for a large frame
-    /// or enough are kept.
-    pub(super) fn give_back(mut buf: BytesMut) {
-        buf.clear();
-        // Takes back the whole allocation once the frames split off it are gone.
-        buf.reserve(READ_CHUNK);
-        if buf.capacity() <= 2 * READ_CHUNK {
-            SPARES.with_borrow_mut(|spares| {
-                if spares.len() < KEEP {
-                    spares.push(buf);
-                }
-            });
-        }
-    }
-}
+pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
 /// What a pump does after a frame.
 pub(crate) enum Flow {
