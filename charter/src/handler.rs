@@ -163,48 +163,65 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         self.store.character(guid).await?.ok_or(Failure::NoIdentity)
     }
 
-    /// Sends `frames` to `character` wherever it plays, as a notice: delivered here,
-    /// or by the sidecar the bus says it plays behind (woken). Returns false, and
-    /// records nothing, if the character is not online anywhere.
-    pub(crate) async fn send_to(&self, character: u32, frames: &[Frame]) -> Result<bool, Failure> {
-        let payload = outbox::encode_frames(frames);
+    /// Where `character` plays: here, behind the sidecar the bus names, or nowhere
+    /// this sidecar can tell.
+    pub(crate) async fn whereabouts(&self, character: u32) -> Result<Whereabouts, Failure> {
         if self.local.get(character).is_some() {
-            self.bounded(self.store.post(character, &payload)).await?;
-            self.due(character);
-            return Ok(true);
+            return Ok(Whereabouts::Here);
         }
         let Some(bus) = &self.bus else {
-            return Ok(false);
+            return Ok(Whereabouts::Offline);
         };
-        let Some(sidecar) = self.bounded(bus.locate(character)).await? else {
+        Ok(match self.bounded(bus.locate(character)).await? {
+            Some(sidecar) => Whereabouts::Behind(sidecar),
+            None => Whereabouts::Offline,
+        })
+    }
+
+    /// Sends `frames` to `character`, found at `at`, as a notice, and wakes whoever
+    /// delivers it. Returns false, and records nothing, if it is offline.
+    pub(crate) async fn send_to(
+        &self,
+        character: u32,
+        at: &Whereabouts,
+        frames: &[Frame],
+    ) -> Result<bool, Failure> {
+        if *at == Whereabouts::Offline {
             return Ok(false);
-        };
+        }
+        let payload = outbox::encode_frames(frames);
         self.bounded(self.store.post(character, &payload)).await?;
-        if let Err(e) = self.bounded(bus.wake(&sidecar, character)).await {
+        if let Err(e) = self.wake_at(character, at).await {
             warn!(character, error = %e, "could not wake the character's sidecar; its poll will deliver");
         }
         Ok(true)
     }
 
-    /// Hurries the delivery of a notice already recorded for `character`: at once
-    /// if it plays here, else by waking its sidecar, off the caller's path (the
-    /// notice is delivered by a poll if this fails).
+    /// Has the notices of `character`, found at `at`, delivered now.
+    async fn wake_at(&self, character: u32, at: &Whereabouts) -> Result<(), Failure> {
+        match (at, &self.bus) {
+            (Whereabouts::Here, _) => self.due(character),
+            (Whereabouts::Behind(sidecar), Some(bus)) => {
+                self.bounded(bus.wake(sidecar, character)).await?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Hurries the delivery of a notice already recorded for `character`, off the
+    /// caller's path (the notice is delivered by a poll if this fails).
     pub(crate) fn hurry(self: &Arc<Self>, character: u32) {
         if self.local.get(character).is_some() {
             self.due(character);
             return;
         }
-        let Some(bus) = self.bus.clone() else {
-            return;
-        };
         let core = Arc::clone(self);
         self.tasks.spawn(
             async move {
                 let woken = async {
-                    if let Some(sidecar) = core.bounded(bus.locate(character)).await? {
-                        core.bounded(bus.wake(&sidecar, character)).await?;
-                    }
-                    Ok::<_, Failure>(())
+                    let at = core.whereabouts(character).await?;
+                    core.wake_at(character, &at).await
                 };
                 if let Err(e) = woken.await {
                     debug!(character, error = %e, "could not wake the owner's sidecar; its poll will deliver");
@@ -375,6 +392,17 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
 /// The presence queue, taken once by the task that applies it.
 fn presence_queue<S, D>(core: &Core<S, D>) -> Option<mpsc::UnboundedReceiver<Presence>> {
     crate::presence::lock(&core.presence_queue).take()
+}
+
+/// Where a character plays, as far as this sidecar can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Whereabouts {
+    /// In the world behind this sidecar.
+    Here,
+    /// Behind the sidecar of this id.
+    Behind(String),
+    /// Nowhere: not here, and the bus has no fresh presence (or there is no bus).
+    Offline,
 }
 
 /// A presence update for the bus.

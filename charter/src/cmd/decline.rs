@@ -29,8 +29,9 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     let told = MsgPetitionDeclineServer {
         decliner: Guid::player(decliner),
     };
+    let owner = core.whereabouts(petition.owner_guid).await?;
     let delivered = core
-        .send_to(petition.owner_guid, &[server_frame(&told)?])
+        .send_to(petition.owner_guid, &owner, &[server_frame(&told)?])
         .await?;
     let result = if delivered {
         OpResult::Delivered

@@ -6,7 +6,7 @@ use tc9_codec::{Frame, Message};
 use tc9_proxy::Decision;
 
 use super::server_frame;
-use crate::handler::{Core, Failure};
+use crate::handler::{Core, Failure, Whereabouts};
 use crate::metrics::{count, OpResult, Operation};
 use crate::ports::{CharterStore, Directory};
 use crate::presence::Session;
@@ -19,15 +19,11 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
 ) -> Result<Decision, Failure> {
     let offer = CmsgOfferPetition::decode(frame.body())?;
     let target = offer.target.low();
-    if core.local.get(target).is_some() {
+    // A target on this worldserver is the worldserver's; one nowhere, too.
+    let at = core.whereabouts(target).await?;
+    if !matches!(at, Whereabouts::Behind(_)) {
         return Ok(Decision::Forward);
     }
-    let Some(bus) = &core.bus else {
-        return Ok(Decision::Forward);
-    };
-    if core.bounded(bus.locate(target)).await?.is_none() {
-        return Ok(Decision::Forward);
-    };
     let Some(petition) = core
         .store
         .petition(offer.petition.low())
@@ -58,9 +54,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         OfferVerdict::Deliver => {
             let signatures = core.store.signatures(petition.petition_id).await?;
             let shown = rules::show_signatures(&petition, offerer.guid, &signatures);
-            if !core.send_to(target, &[server_frame(&shown)?]).await? {
-                return Ok(Decision::Forward);
-            }
+            core.send_to(target, &at, &[server_frame(&shown)?]).await?;
             count(Operation::Offer, OpResult::Delivered);
             Ok(Decision::Drop)
         }
