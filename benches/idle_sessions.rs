@@ -22,13 +22,24 @@ struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+/// Live allocations by size, in 16-byte classes up to 64 KiB (the last class holds
+/// everything larger): where an idle session's bytes go.
+static BY_SIZE: [AtomicIsize; SIZE_CLASSES] = [const { AtomicIsize::new(0) }; SIZE_CLASSES];
+const SIZE_CLASSES: usize = 4096;
+
+fn class(size: usize) -> usize {
+    (size / 16).min(SIZE_CLASSES - 1)
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        BY_SIZE[class(layout.size())].fetch_add(1, Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        BY_SIZE[class(layout.size())].fetch_sub(1, Ordering::Relaxed);
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -36,7 +47,35 @@ unsafe impl GlobalAlloc for Counting {
             new_size as isize - layout.size() as isize,
             Ordering::Relaxed,
         );
+        BY_SIZE[class(layout.size())].fetch_sub(1, Ordering::Relaxed);
+        BY_SIZE[class(new_size)].fetch_add(1, Ordering::Relaxed);
         unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Live allocations per size class now.
+fn by_size() -> Vec<isize> {
+    BY_SIZE.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+}
+
+/// Growth of each size class from `before` to `after`.
+fn growth(before: &[isize], after: &[isize]) -> Vec<isize> {
+    before.iter().zip(after).map(|(b, a)| a - b).collect()
+}
+
+/// Prints the size classes where `grew` exceeds `baseline` by at least 0.9
+/// allocations per session.
+fn print_breakdown(grew: &[isize], baseline: &[isize], n: usize) {
+    println!("sidecar allocations per idle session by size, over the baseline:");
+    for (class, (g, b)) in grew.iter().zip(baseline).enumerate() {
+        let per = (g - b) as f64 / n as f64;
+        if per >= 0.9 {
+            println!(
+                "  {:>5}..{:<5} bytes: {per:.2} per session",
+                class * 16,
+                class * 16 + 15
+            );
+        }
     }
 }
 
@@ -103,14 +142,18 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
 
         let start = live();
+        let classes = by_size();
         let direct = open(n, ws, &accepted).await;
         let baseline = live() - start;
+        let baseline_classes = growth(&classes, &by_size());
         drop(direct);
         tokio::time::sleep(Duration::from_millis(500)).await;
 
         let start = live();
+        let classes = by_size();
         let proxied = open(n, sidecar, &accepted).await;
         let total = live() - start;
+        print_breakdown(&growth(&classes, &by_size()), &baseline_classes, n);
         let per_session = (total - baseline) as f64 / n as f64;
         println!("idle sessions: {n}");
         println!("heap for {n} direct connections (baseline): {baseline} bytes");

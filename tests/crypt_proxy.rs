@@ -129,23 +129,57 @@ impl WorldEnd {
         }
     }
 
-    async fn send(&mut self, opcode: u16, body: &[u8]) -> Result<()> {
+    /// A server frame's bytes, its header encrypted once `crypto` is set.
+    fn encode(&mut self, opcode: u16, body: &[u8]) -> Result<Vec<u8>> {
         let size = u32::try_from(body.len() + 2)?;
         let mut bytes = match &mut self.crypto {
             Some(crypto) => crypto.encrypt_server_header(size, opcode).to_vec(),
+            None if size > 0x7FFF => {
+                let mut header = size.to_be_bytes()[1..].to_vec();
+                header[0] |= 0x80;
+                header.extend_from_slice(&opcode.to_le_bytes());
+                header
+            }
             None => {
-                ensure!(size <= 0x7FFF, "the plain script sends small frames only");
                 let mut header = u16::try_from(size)?.to_be_bytes().to_vec();
                 header.extend_from_slice(&opcode.to_le_bytes());
                 header
             }
         };
         bytes.extend_from_slice(body);
-        timeout(STEP, self.stream.write_all(&bytes))
+        Ok(bytes)
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        timeout(STEP, self.stream.write_all(bytes))
             .await
             .context("timed out writing")??;
-        self.sent.extend_from_slice(&bytes);
+        self.sent.extend_from_slice(bytes);
         Ok(())
+    }
+
+    async fn send(&mut self, opcode: u16, body: &[u8]) -> Result<()> {
+        let bytes = self.encode(opcode, body)?;
+        self.write(&bytes).await
+    }
+
+    /// Sends one frame in two writes: everything but its last `held` bytes, then,
+    /// once `seen` fires, those.
+    async fn send_split(
+        &mut self,
+        opcode: u16,
+        body: &[u8],
+        held: usize,
+        seen: oneshot::Receiver<()>,
+    ) -> Result<()> {
+        let bytes = self.encode(opcode, body)?;
+        let (start, rest) = bytes.split_at(bytes.len() - held);
+        self.write(start).await?;
+        timeout(STEP, seen)
+            .await
+            .context("the gateway never saw the start of the frame: it was held for its last byte")?
+            .context("the gateway side gave up")?;
+        self.write(rest).await
     }
 
     /// The next client packet, `None` at a clean end of stream.
@@ -1159,6 +1193,102 @@ async fn answer_before_first_server_frame_is_encrypted_body() -> Result<()> {
     );
     gw.finish().await?;
     assert_eq!(join(worldserver, "worldserver").await?, vec![ping(1)]);
+    sidecar.stop().await?;
+    drop(db);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Large frames stream through
+// ---------------------------------------------------------------------------------
+
+/// A 40 KiB server frame nobody watches goes on as it arrives: all but its last KiB
+/// reaches the gateway before the worldserver sends that KiB, and in `wotlk-crypt`
+/// mode the frames after it still decrypt (the header cipher applied per frame).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_frames_stream_through() -> Result<()> {
+    for crypt in [false, true] {
+        timeout(WHOLE_TEST, large_frame_streamed_body(crypt))
+            .await
+            .context("the test timed out")??;
+    }
+    Ok(())
+}
+
+async fn large_frame_streamed_body(crypt: bool) -> Result<()> {
+    const HELD: usize = 1024;
+    let db = MariaDb::create("stream").await?;
+    let key = session_key(6);
+    db.exec(
+        "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
+        (1u32, CRYPT_ACCOUNT, key.to_vec()),
+    )
+    .await?;
+    let (client_crypto, server_crypto) = crypto_pair(CRYPT_ACCOUNT, key);
+    let (listener, ws_addr) = worldserver_listener().await?;
+    let mut config = crypt_config(&db, ws_addr);
+    if !crypt {
+        config.link_mode = LinkMode::Plain;
+    }
+    let sidecar = start_sidecar_with(config, CharterStub::default()).await?;
+    let large = Packet::new(SMSG_COMPRESSED_UPDATE_OBJECT, pattern(11, 40 * 1024));
+    let (seen, start_seen) = oneshot::channel::<()>();
+    let sent = large.clone();
+    let worldserver = tokio::spawn(async move {
+        let mut ws = accept(&listener).await?;
+        let challenge = auth_challenge();
+        ws.send(challenge.opcode as u16, &challenge.body).await?;
+        ws.expect().await?;
+        if crypt {
+            ws.crypto = Some(server_crypto);
+        }
+        ws.send(Opcode::SMSG_AUTH_RESPONSE.0 as u16, &AUTH_OK_BODY)
+            .await?;
+        ws.send_split(sent.opcode as u16, &sent.body, HELD, start_seen)
+            .await?;
+        ws.send(SMSG_PONG, &7u32.to_le_bytes()).await?;
+        while ws.recv().await?.is_some() {}
+        anyhow::Ok(())
+    });
+
+    let mut gw = GatewayEnd::connect(sidecar.addr()).await?;
+    assert_eq!(gw.expect().await?, auth_challenge());
+    if crypt {
+        gw.send_auth(CRYPT_ACCOUNT, client_crypto, &[]).await?;
+    } else {
+        let auth = gw.encode(&auth_session(CRYPT_ACCOUNT))?;
+        timeout(STEP, gw.stream.write_all(&auth)).await??;
+    }
+    assert_eq!(
+        gw.expect().await?,
+        Packet::new(Opcode::SMSG_AUTH_RESPONSE.0, AUTH_OK_BODY)
+    );
+    // The 5-byte large header and the body, but for the bytes still held back.
+    let before_held = 5 + large.body.len() - HELD;
+    let mut peeked = vec![0u8; before_held];
+    let arrived = timeout(STEP, async {
+        loop {
+            if gw.stream.peek(&mut peeked).await? >= before_held {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    let streamed = arrived.is_ok();
+    let _ = seen.send(());
+    ensure!(
+        streamed,
+        "crypt {crypt}: the frame's first {before_held} bytes did not arrive before its last {HELD}"
+    );
+    assert_eq!(gw.expect().await?, large, "crypt {crypt}: the whole frame");
+    assert_eq!(
+        gw.expect().await?,
+        pong(7),
+        "crypt {crypt}: the frame after it"
+    );
+    gw.finish().await?;
+    join(worldserver, "worldserver").await?;
     sidecar.stop().await?;
     drop(db);
     Ok(())

@@ -89,6 +89,20 @@ impl FrameCodec {
     /// This is how a proxy forwards frames as they lie in its read buffer;
     /// [`Decoder::decode`] builds on it.
     pub fn next_frame(&mut self, src: &mut [u8]) -> Result<Option<FrameHead>, FrameError> {
+        match self.next_head(src)? {
+            Some(head) if src.len() >= head.len => {
+                self.stream_frame();
+                Ok(Some(head))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The head of the frame at the front of `src` as soon as its header is there,
+    /// whole frame or not (the header decrypted in place, once). It does not move past
+    /// the frame: wait for [`FrameCodec::next_frame`], or call
+    /// [`FrameCodec::stream_frame`] to pass the frame on as its bytes arrive.
+    pub fn next_head(&mut self, src: &mut [u8]) -> Result<Option<FrameHead>, FrameError> {
         if src.is_empty() {
             return Ok(None);
         }
@@ -114,9 +128,6 @@ impl FrameCodec {
             });
         }
         let len = size_len + size;
-        if src.len() < len {
-            return Ok(None);
-        }
         let opcode = match self.origin {
             Origin::Client => Opcode(u32::from_le_bytes([
                 src[size_len],
@@ -129,12 +140,17 @@ impl FrameCodec {
                 src[size_len + 1],
             ]))),
         };
-        self.decrypted = 0;
         Ok(Some(FrameHead {
             opcode,
             header_len,
             len,
         }))
+    }
+
+    /// Moves past the header [`FrameCodec::next_head`] found: the caller passes on the
+    /// frame's `len` bytes as they come, and the next call reads the header after them.
+    pub fn stream_frame(&mut self) {
+        self.decrypted = 0;
     }
 
     /// Encrypts, in place, a plain header about to be written by this codec (nothing

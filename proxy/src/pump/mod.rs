@@ -2,7 +2,10 @@
 //!
 //! A pump reads a chunk, walks the frames in it where they lie (headers decrypted
 //! and re-encrypted in place in `wotlk-crypt` mode) and writes the chunk onward in
-//! one write, the way a plain relay copies bytes. Frames the [`Handler`] intercepts,
+//! one write, the way a plain relay copies bytes. A frame nobody watches is not held
+//! for its last byte: once its header is in, what has come of it goes on, and the
+//! rest follows as it arrives (when capturing, frames are held whole for the
+//! recorder). Frames the [`Handler`] intercepts,
 //! and the session opcodes, leave that path (see `watch`): the bytes before them are
 //! written, the frame is decided, and what the decision sends onward is written in
 //! its place. A pump writes before it reads again, so a slow peer stops the pump
@@ -17,21 +20,23 @@ use bytes::BytesMut;
 use tc9_codec::{Frame, FrameCodec, FrameError, Opcode, Origin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
-use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::capture::Recorder;
-use crate::crypt::{Ciphers, Link, Switch};
+use crate::crypt::Link;
 use crate::handler::Handler;
 use crate::metrics as m;
 use crate::server::Shared;
 use crate::session::{Outbound, SessionInfo};
 use crate::spare;
 use crate::watch::is_session_opcode;
+
+mod write;
+
+use write::SetLinger;
 
 /// Room a pump reads into (the buffer grows further for a frame that needs it). A
 /// pump holds a buffer only while it reads or keeps the start of a frame: drained,
@@ -86,6 +91,8 @@ pub(crate) struct Pump<H: Handler> {
     pub(crate) encoder: FrameCodec,
     /// Bytes read and not yet written: at most the start of one frame between reads.
     pub(crate) buf: BytesMut,
+    /// Bytes still to come of a frame passing through as it arrives.
+    pub(crate) streaming: usize,
     /// Frames for `dst` from the other pump and from other sessions.
     pub(crate) inbox: mpsc::Receiver<Outbound>,
     pub(crate) inbox_open: bool,
@@ -208,9 +215,15 @@ impl<H: Handler> Pump<H> {
             let all = self.buf.split();
             return self.write_all(&all).await;
         }
+        // The bytes before `at` are ready to go as they lie: the rest of a streamed
+        // frame, then whole frames.
+        let mut at = self.streaming.min(self.buf.len());
+        self.streaming -= at;
+        if self.streaming > 0 {
+            let ready = self.buf.split();
+            return self.write_all(&ready).await;
+        }
         let mut tally = m::Tally::default();
-        // The bytes before `at` are whole frames ready to go as they lie.
-        let mut at = 0;
         let result = loop {
             let head = match self.decoder.next_frame(&mut self.buf[at..]) {
                 Ok(Some(head)) => {
@@ -219,7 +232,10 @@ impl<H: Handler> Pump<H> {
                     }
                     head
                 }
-                Ok(None) => break Ok(()),
+                Ok(None) => {
+                    at = self.start_streaming(at, &mut tally);
+                    break Ok(());
+                }
                 Err(e) => {
                     let written = self.unframeable(e, at).await;
                     at = 0;
@@ -272,6 +288,30 @@ impl<H: Handler> Pump<H> {
         self.write_all(&ready).await
     }
 
+    /// The incomplete frame at `at`, if nobody watches it and its header is in: its
+    /// header sealed and what has come of it made ready, the rest to follow as it
+    /// arrives. Returns where the bytes ready to go end.
+    fn start_streaming(&mut self, at: usize, tally: &mut m::Tally) -> usize {
+        if self.recorder.is_some() {
+            return at;
+        }
+        let Ok(Some(head)) = self.decoder.next_head(&mut self.buf[at..]) else {
+            return at;
+        };
+        // The challenge decides the crypt switch; it is small and read whole.
+        if self.watched(head.opcode) || head.opcode == Opcode::SMSG_AUTH_CHALLENGE {
+            return at;
+        }
+        self.decoder.stream_frame();
+        self.first_frame = None;
+        self.counters.tally(tally, head.opcode, head.len);
+        self.encoder
+            .seal_header(&mut self.buf[at..at + head.header_len]);
+        let here = self.buf.len() - at;
+        self.streaming = head.len - here;
+        self.buf.len()
+    }
+
     /// A framing error in the buffer at `at`: plain streams go opaque from there,
     /// encrypted ones are reset.
     async fn unframeable(&mut self, e: FrameError, at: usize) -> Result<(), End> {
@@ -296,163 +336,5 @@ impl<H: Handler> Pump<H> {
 
     fn count_malformed(&self) {
         m::count_malformed(self.origin);
-    }
-
-    /// Writes `bytes` to `dst`; the session is over if that fails.
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), End> {
-        if self.write_bytes(bytes).await {
-            Ok(())
-        } else {
-            Err(End::Cancelled)
-        }
-    }
-
-    /// Writes `bytes` to `dst`; false when the session is over (a failed write ends
-    /// it).
-    async fn write_bytes(&mut self, mut bytes: &[u8]) -> bool {
-        if bytes.is_empty() {
-            return true;
-        }
-        // Most writes fit the socket's send buffer at once: no future needed.
-        match self.dst.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => {
-                self.cancel.cancel();
-                return false;
-            }
-        }
-        if bytes.is_empty() {
-            return true;
-        }
-        let written = tokio::select! {
-            biased;
-            written = self.dst.write_all(bytes) => written,
-            _ = self.cancel.cancelled() => return false,
-        };
-        if written.is_err() {
-            self.cancel.cancel();
-            return false;
-        }
-        true
-    }
-
-    /// Writes frames to `dst`, headers sealed by this leg's cipher.
-    pub(crate) async fn write_frames(&mut self, frames: impl IntoIterator<Item = Frame>) -> bool {
-        let mut out = BytesMut::new();
-        for frame in frames {
-            if let Err(e) = self.encoder.encode(&frame, &mut out) {
-                warn!(error = %e, "dropping a frame the pump cannot encode");
-            }
-        }
-        self.write_bytes(&out).await
-    }
-
-    /// Handles one item of the inbox, and whatever else is queued behind it.
-    async fn deliver(&mut self, first: Outbound) -> bool {
-        let mut frames = Vec::new();
-        let mut next = Some(first);
-        while let Some(item) = next.take() {
-            match item {
-                Outbound::Frame(frame) => frames.push(frame),
-                Outbound::Delivery(mut delivery) => {
-                    // A deliverer that stopped waiting may offer these elsewhere.
-                    if let Some(delivered) = delivery.take() {
-                        frames.extend(delivered);
-                        if !self.write_frames(frames.drain(..)).await {
-                            return false;
-                        }
-                        delivery.written();
-                    }
-                }
-                Outbound::Switch(switch) => {
-                    if !self.write_frames(frames.drain(..)).await {
-                        return false;
-                    }
-                    if let Some(switch) = self.link.switch_arrived(switch) {
-                        self.switch(switch);
-                        if self.link.is_opaque() {
-                            let rest = self.buf.split();
-                            if !self.write_bytes(&rest).await {
-                                return false;
-                            }
-                        }
-                    }
-                }
-            }
-            next = self.inbox.try_recv().ok();
-        }
-        self.write_frames(frames).await
-    }
-
-    /// Applies a crypt switch to the frames read from here on.
-    pub(crate) fn switch(&mut self, switch: Switch) {
-        match switch {
-            Switch::Crypt(ciphers) => {
-                debug!(side = %self.origin, "headers encrypted from here on");
-                let Ciphers { read, write } = *ciphers;
-                self.decoder.set_cipher(Some(read));
-                self.encoder.set_cipher(Some(write));
-                self.link = Link::Framed;
-            }
-            Switch::Opaque => {
-                debug!(side = %self.origin, "opaque bytes from here on");
-                self.link = Link::Opaque;
-            }
-        }
-    }
-
-    /// Handles what one `recv` of the inbox gave: delivers the item, or notes that
-    /// the inbox is closed; false when the session is over.
-    async fn serve_inbox(&mut self, item: Option<Outbound>) -> bool {
-        match item {
-            Some(item) => self.deliver(item).await,
-            None => {
-                self.inbox_open = false;
-                true
-            }
-        }
-    }
-
-    /// Queues `item` in the other pump's inbox, serving this pump's own inbox while
-    /// that one is full; false when the session is over.
-    pub(crate) async fn send_back(&mut self, item: Outbound) -> bool {
-        let back = self.back.clone();
-        let cancel = self.cancel.clone();
-        loop {
-            tokio::select! {
-                biased;
-                permit = back.reserve() => {
-                    return match permit {
-                        Ok(permit) => {
-                            permit.send(item);
-                            true
-                        }
-                        Err(_) => false,
-                    };
-                }
-                own = self.inbox.recv(), if self.inbox_open => {
-                    if !self.serve_inbox(own).await {
-                        return false;
-                    }
-                }
-                _ = cancel.cancelled() => return false,
-            }
-        }
-    }
-}
-
-/// A write half that can be closed with a reset instead of a FIN.
-trait SetLinger {
-    /// Closes with RST (once the read half is dropped too) instead of FIN.
-    fn close_with_reset(self);
-}
-
-impl SetLinger for OwnedWriteHalf {
-    fn close_with_reset(self) {
-        let stream: &TcpStream = self.as_ref();
-        let _ = stream.set_zero_linger();
-        // No FIN on drop: the socket closes, with RST, when its read half goes.
-        self.forget();
     }
 }

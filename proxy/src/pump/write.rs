@@ -1,0 +1,177 @@
+//! The writing side of a pump: bytes and frames to `dst`, the inbox, crypt switches.
+
+use std::io;
+
+use bytes::BytesMut;
+use tc9_codec::Frame;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio_util::codec::Encoder;
+use tracing::{debug, warn};
+
+use super::{End, Pump};
+use crate::crypt::Link;
+use crate::crypt::{Ciphers, Switch};
+use crate::handler::Handler;
+use crate::session::Outbound;
+
+impl<H: Handler> Pump<H> {
+    /// Writes `bytes` to `dst`; the session is over if that fails.
+    pub(super) async fn write_all(&mut self, bytes: &[u8]) -> Result<(), End> {
+        if self.write_bytes(bytes).await {
+            Ok(())
+        } else {
+            Err(End::Cancelled)
+        }
+    }
+
+    /// Writes `bytes` to `dst`; false when the session is over (a failed write ends
+    /// it).
+    pub(super) async fn write_bytes(&mut self, mut bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        // Most writes fit the socket's send buffer at once: no future needed.
+        match self.dst.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                self.cancel.cancel();
+                return false;
+            }
+        }
+        if bytes.is_empty() {
+            return true;
+        }
+        let written = tokio::select! {
+            biased;
+            written = self.dst.write_all(bytes) => written,
+            _ = self.cancel.cancelled() => return false,
+        };
+        if written.is_err() {
+            self.cancel.cancel();
+            return false;
+        }
+        true
+    }
+
+    /// Writes frames to `dst`, headers sealed by this leg's cipher.
+    pub(crate) async fn write_frames(&mut self, frames: impl IntoIterator<Item = Frame>) -> bool {
+        let mut out = BytesMut::new();
+        for frame in frames {
+            if let Err(e) = self.encoder.encode(&frame, &mut out) {
+                warn!(error = %e, "dropping a frame the pump cannot encode");
+            }
+        }
+        self.write_bytes(&out).await
+    }
+
+    /// Handles one item of the inbox, and whatever else is queued behind it.
+    pub(super) async fn deliver(&mut self, first: Outbound) -> bool {
+        let mut frames = Vec::new();
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Outbound::Frame(frame) => frames.push(frame),
+                Outbound::Delivery(mut delivery) => {
+                    // A deliverer that stopped waiting may offer these elsewhere.
+                    if let Some(delivered) = delivery.take() {
+                        frames.extend(delivered);
+                        if !self.write_frames(frames.drain(..)).await {
+                            return false;
+                        }
+                        delivery.written();
+                    }
+                }
+                Outbound::Switch(switch) => {
+                    if !self.write_frames(frames.drain(..)).await {
+                        return false;
+                    }
+                    if let Some(switch) = self.link.switch_arrived(switch) {
+                        self.switch(switch);
+                        if self.link.is_opaque() {
+                            let rest = self.buf.split();
+                            if !self.write_bytes(&rest).await {
+                                return false;
+                            }
+                        }
+                    }
+                }
+            }
+            next = self.inbox.try_recv().ok();
+        }
+        self.write_frames(frames).await
+    }
+
+    /// Applies a crypt switch to the frames read from here on.
+    pub(crate) fn switch(&mut self, switch: Switch) {
+        match switch {
+            Switch::Crypt(ciphers) => {
+                debug!(side = %self.origin, "headers encrypted from here on");
+                let Ciphers { read, write } = *ciphers;
+                self.decoder.set_cipher(Some(read));
+                self.encoder.set_cipher(Some(write));
+                self.link = Link::Framed;
+            }
+            Switch::Opaque => {
+                debug!(side = %self.origin, "opaque bytes from here on");
+                self.link = Link::Opaque;
+            }
+        }
+    }
+
+    /// Handles what one `recv` of the inbox gave: delivers the item, or notes that
+    /// the inbox is closed; false when the session is over.
+    pub(super) async fn serve_inbox(&mut self, item: Option<Outbound>) -> bool {
+        match item {
+            Some(item) => self.deliver(item).await,
+            None => {
+                self.inbox_open = false;
+                true
+            }
+        }
+    }
+
+    /// Queues `item` in the other pump's inbox, serving this pump's own inbox while
+    /// that one is full; false when the session is over.
+    pub(crate) async fn send_back(&mut self, item: Outbound) -> bool {
+        let back = self.back.clone();
+        let cancel = self.cancel.clone();
+        loop {
+            tokio::select! {
+                biased;
+                permit = back.reserve() => {
+                    return match permit {
+                        Ok(permit) => {
+                            permit.send(item);
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                }
+                own = self.inbox.recv(), if self.inbox_open => {
+                    if !self.serve_inbox(own).await {
+                        return false;
+                    }
+                }
+                _ = cancel.cancelled() => return false,
+            }
+        }
+    }
+}
+
+/// A write half that can be closed with a reset instead of a FIN.
+pub(super) trait SetLinger {
+    /// Closes with RST (once the read half is dropped too) instead of FIN.
+    fn close_with_reset(self);
+}
+
+impl SetLinger for OwnedWriteHalf {
+    fn close_with_reset(self) {
+        let stream: &TcpStream = self.as_ref();
+        let _ = stream.set_zero_linger();
+        // No FIN on drop: the socket closes, with RST, when its read half goes.
+        self.forget();
+    }
+}
