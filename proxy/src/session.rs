@@ -23,6 +23,7 @@ use tc9_codec::{Frame, FrameCodec, Origin};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn, Instrument};
 
@@ -82,11 +83,11 @@ impl<S> SessionInfo<S> {
     pub async fn deliver(&self, frames: Vec<Frame>, wait: Duration) -> bool {
         let state = Arc::new(AtomicU8::new(QUEUED));
         let (written, mut ack) = oneshot::channel();
-        let item = Outbound::Delivery(Delivery {
+        let item = Outbound::Delivery(Box::new(Delivery {
             frames,
             state: Arc::clone(&state),
             written,
-        });
+        }));
         if self.to_gateway.send_timeout(item, wait).await.is_err() {
             return false;
         }
@@ -121,9 +122,11 @@ impl<S> SessionInfo<S> {
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// A frame to write, header encrypted when the pump's writing cipher is on.
-    Frame(Frame),
+    /// Boxed, as is a delivery, so that an item takes 16 bytes: an idle session's two
+    /// queues hold a block of 32 items each.
+    Frame(Box<Frame>),
     /// Frames another session delivers, acknowledged once written.
-    Delivery(Delivery),
+    Delivery(Box<Delivery>),
     /// How the server pump handles what follows `SMSG_AUTH_CHALLENGE` (crypt mode).
     Switch(Switch),
 }
@@ -195,7 +198,7 @@ pub(crate) async fn run<H: Handler>(
     );
     async move {
         let upstream = tokio::select! {
-            result = connect_upstream(&shared) => result,
+            result = Box::pin(connect_upstream(&shared)) => result,
             _ = cancel.cancelled() => return,
         };
         let upstream = match upstream {
@@ -230,6 +233,31 @@ async fn proxy<H: Handler>(
     peer: SocketAddr,
     cancel: CancellationToken,
 ) {
+    let (info, client, server) = spawn_pumps(&shared, gateway, upstream, id, peer, cancel);
+    let _ = tokio::join!(client, server);
+    let left = info.lock().character_guid.take();
+    if let Some(character) = left {
+        // Boxed: the handler's future would otherwise sit in every session's task.
+        Box::pin(
+            shared
+                .handler
+                .session_event(&info, SessionEvent::LeftWorld { character }),
+        )
+        .await;
+    }
+}
+
+/// The session's state and its two pumps, one task per direction (a packet wakes
+/// only the pump that has work). Not async: nothing built here stays in the session's
+/// own task.
+fn spawn_pumps<H: Handler>(
+    shared: &Arc<Shared<H>>,
+    gateway: TcpStream,
+    upstream: TcpStream,
+    id: u64,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) -> (Arc<SessionInfo<H::Session>>, JoinHandle<()>, JoinHandle<()>) {
     let session_cancel = cancel.child_token();
     let (gateway_read, gateway_write) = gateway.into_split();
     let (upstream_read, upstream_write) = upstream.into_split();
@@ -251,7 +279,7 @@ async fn proxy<H: Handler>(
         )
     });
     let client = Pump {
-        shared: Arc::clone(&shared),
+        shared: Arc::clone(shared),
         info: Arc::clone(&info),
         recorder: recorder.clone(),
         counters: m::FrameCounters::new(Origin::Client, shared.labels.clone()),
@@ -271,7 +299,7 @@ async fn proxy<H: Handler>(
             .then(|| Box::pin(tokio::time::sleep(config.first_frame_timeout))),
     };
     let server = Pump {
-        shared: Arc::clone(&shared),
+        shared: Arc::clone(shared),
         info: Arc::clone(&info),
         recorder,
         counters: m::FrameCounters::new(Origin::Server, shared.labels.clone()),
@@ -289,16 +317,8 @@ async fn proxy<H: Handler>(
         cancel: session_cancel,
         first_frame: None,
     };
-    // One task per direction: a packet wakes only the pump that has work.
     let span = tracing::Span::current();
     let client = tokio::spawn(client.run().instrument(span.clone()));
     let server = tokio::spawn(server.run().instrument(span));
-    let _ = tokio::join!(client, server);
-    let left = info.lock().character_guid.take();
-    if let Some(character) = left {
-        shared
-            .handler
-            .session_event(&info, SessionEvent::LeftWorld { character })
-            .await;
-    }
+    (info, client, server)
 }

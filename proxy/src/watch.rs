@@ -71,7 +71,7 @@ impl<H: Handler> Pump<H> {
             Decision::Rewrite(frames) => self.write_frames(frames).await.into(),
             Decision::Answer(frames) => {
                 for f in frames {
-                    if !self.send_back(Outbound::Frame(f)).await {
+                    if !self.send_back(Outbound::Frame(Box::new(f))).await {
                         return Flow::Stop;
                     }
                 }

@@ -100,6 +100,11 @@ impl SidecarProcess {
         Ok(SidecarProcess { addr, child, logs })
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL, then waits for the exit; the process's logs.
     pub async fn kill(mut self) -> Result<String> {
         self.child.start_kill()?;

@@ -16,7 +16,8 @@ use crate::crypt::HeaderCipher;
 pub struct FrameCodec {
     origin: Origin,
     max_size: usize,
-    cipher: Option<HeaderCipher>,
+    /// Boxed: 258 bytes of keystream state that a plain session never needs.
+    cipher: Option<Box<HeaderCipher>>,
     /// Header bytes of the frame at the front of the buffer already decrypted.
     decrypted: usize,
 }
@@ -49,7 +50,7 @@ impl FrameCodec {
 
     /// Starts (or stops) header encryption. Takes effect from the next header.
     pub fn set_cipher(&mut self, cipher: Option<HeaderCipher>) {
-        self.cipher = cipher;
+        self.cipher = cipher.map(Box::new);
     }
 
     /// Whether headers are encrypted.

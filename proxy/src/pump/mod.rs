@@ -119,7 +119,9 @@ impl<H: Handler> Pump<H> {
             tokio::select! {
                 biased;
                 item = self.inbox.recv(), if self.inbox_open => {
-                    if !self.serve_inbox(item).await {
+                    // Boxed: writing queued frames is rare next to reading, and its
+                    // future would otherwise sit in every pump, idle or not.
+                    if !Box::pin(self.serve_inbox(item)).await {
                         break End::Cancelled;
                     }
                 }

@@ -73,7 +73,7 @@ impl<H: Handler> Pump<H> {
         let mut next = Some(first);
         while let Some(item) = next.take() {
             match item {
-                Outbound::Frame(frame) => frames.push(frame),
+                Outbound::Frame(frame) => frames.push(*frame),
                 Outbound::Delivery(mut delivery) => {
                     // A deliverer that stopped waiting may offer these elsewhere.
                     if let Some(delivered) = delivery.take() {
