@@ -174,7 +174,28 @@ pub(crate) struct Session {
 pub(crate) async fn session(s: Session) -> Result<Vec<Sample>> {
     let gate = Arc::clone(&s.gate);
     let permit = gate.acquire().await?;
-    let mut stream = TcpStream::connect(s.target).await?;
+    let (stream, codec, buf, cipher) = handshake(s.target, s.link, s.index).await?;
+    drop(permit);
+    s.shared.ready.fetch_add(1, Ordering::SeqCst);
+
+    let (read, write) = stream.into_split();
+    let credit = Semaphore::new(s.window);
+    let (_, samples) = tokio::try_join!(
+        writer(&s, write, cipher, &credit),
+        reader(&s, read, codec, buf, &credit)
+    )?;
+    Ok(samples)
+}
+
+/// A gateway session's start, as a real one: the challenge in, `CMSG_AUTH_SESSION`
+/// for account `BENCH<index>` out, `SMSG_AUTH_RESPONSE` in; the stream, the server
+/// codec with what it has buffered, and the client header cipher (crypt mode).
+pub(crate) async fn handshake(
+    target: SocketAddr,
+    link: Link,
+    index: usize,
+) -> Result<(TcpStream, FrameCodec, BytesMut, Option<HeaderCipher>)> {
+    let mut stream = TcpStream::connect(target).await?;
     stream.set_nodelay(true)?;
     let mut codec = FrameCodec::server();
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -189,10 +210,10 @@ pub(crate) async fn session(s: Session) -> Result<Vec<Sample>> {
         &mut out,
         &mut cipher,
         Opcode::CMSG_AUTH_SESSION.0,
-        &auth_session(s.index),
+        &auth_session(index),
     );
-    if s.link == Link::Crypt {
-        let key = session_key(s.index);
+    if link == Link::Crypt {
+        let key = session_key(index);
         cipher = Some(HeaderCipher::client_to_server(&key));
         codec.set_cipher(Some(HeaderCipher::server_to_client(&key)));
     }
@@ -202,16 +223,7 @@ pub(crate) async fn session(s: Session) -> Result<Vec<Sample>> {
         response.opcode() == Opcode::SMSG_AUTH_RESPONSE && response.body() == AUTH_OK_BODY,
         "expected SMSG_AUTH_RESPONSE, got {response:?}"
     );
-    drop(permit);
-    s.shared.ready.fetch_add(1, Ordering::SeqCst);
-
-    let (read, write) = stream.into_split();
-    let credit = Semaphore::new(s.window);
-    let (_, samples) = tokio::try_join!(
-        writer(&s, write, cipher, &credit),
-        reader(&s, read, codec, buf, &credit)
-    )?;
-    Ok(samples)
+    Ok((stream, codec, buf, cipher))
 }
 
 pub(crate) async fn writer(

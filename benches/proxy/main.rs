@@ -40,8 +40,13 @@
 //!    threads per packet, whose inverse is the proxy's capacity per CPU second (the
 //!    fairer ratio when the load generator, not the proxy, is the bottleneck).
 //!
+//! Then (`instructions.rs`) instructions and system calls per forwarded frame, the
+//! sidecar process against a relay process, counted by callgrind and perf.
+//!
 //! Environment:
 //!
+//! - `TC9_BENCH_PHASES`: `timing` (throughput and latency, above), `instructions`, or
+//!   both (the default; a smoke run under `cargo test --benches` runs timing only).
 //! - `TC9_BENCH_SECS`: measured seconds per target and phase (default 2.5, in 0.5 s
 //!   slices); the default run takes about two minutes.
 //! - `TC9_BENCH_SESSIONS`: session counts (default `1,100,2000`).
@@ -68,6 +73,7 @@
 
 mod ends;
 mod fleet;
+mod instructions;
 mod proxies;
 mod report;
 mod settings;
@@ -146,6 +152,12 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, listen, upstream] = args.as_slice() {
+        if mode == "relay" {
+            return instructions::relay_main(listen, upstream);
+        }
+    }
     // The sidecar's warnings (failed key lookups and the like) go to stderr.
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -234,14 +246,39 @@ fn main() -> Result<()> {
         auth_db_url: database.as_ref().map(MariaDb::url).unwrap_or_default(),
         metrics,
     };
-    let started = Instant::now();
     let links: Vec<Link> = if database.is_some() {
         vec![Link::Plain, Link::Crypt]
     } else {
         vec![Link::Plain]
     };
+    let started = Instant::now();
+    if settings.phases.contains(&"timing") {
+        timing(&bench, &links, limit, max_sessions)?;
+    }
+    if settings.phases.contains(&"instructions") {
+        instructions::run(&bench, &links)?;
+    }
+    println!();
+    println!(
+        "total {:.0} s; load average {} at the end",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    drop(database);
+    Ok(())
+}
+
+/// The throughput and latency phases: every link and session count, the rows and the
+/// targets printed.
+fn timing(
+    bench: &Bench<'_>,
+    links: &[Link],
+    limit: Option<usize>,
+    max_sessions: usize,
+) -> Result<()> {
+    let settings = bench.settings;
     let mut rows = Vec::new();
-    for &link in &links {
+    for &link in links {
         for &n in &settings.sessions {
             let step = Instant::now();
             // All at once when the descriptors allow (2 + 4 + 4 per session), else
@@ -294,13 +331,13 @@ fn main() -> Result<()> {
     print_rows(&rows);
     println!();
     println!("   latency phase: one-way samples, and the CPU each runtime's threads used per wall second");
-    print_latency_load(&rows, &settings);
+    print_latency_load(&rows, settings);
     if links.len() == 1 {
         println!("{:<11} skipped (MariaDB unreachable)", Link::Crypt.name());
     }
     println!();
     println!("== targets");
-    for &link in &links {
+    for &link in links {
         for &n in &settings.sessions {
             let (Some(relay), Some(sidecar)) = (
                 find(&rows, link, n, Target::Relay),
@@ -349,12 +386,5 @@ fn main() -> Result<()> {
             }
         }
     }
-    println!();
-    println!(
-        "total {:.0} s; load average {} at the end",
-        started.elapsed().as_secs_f64(),
-        loadavg()
-    );
-    drop(database);
     Ok(())
 }

@@ -23,6 +23,9 @@ pub(crate) struct Settings {
     pub(crate) pin: bool,
     /// The targets measured (all three unless `TC9_BENCH_TARGETS` narrows them).
     pub(crate) targets: Vec<Target>,
+    /// `timing` (throughput and latency) and `instructions` (callgrind counts), as
+    /// `TC9_BENCH_PHASES` lists them; both by default, timing only in a smoke run.
+    pub(crate) phases: Vec<&'static str>,
 }
 
 impl Settings {
@@ -58,6 +61,13 @@ impl Settings {
                 .filter(|t| {
                     std::env::var("TC9_BENCH_TARGETS")
                         .map_or(true, |v| v.split(',').any(|name| name.trim() == t.name()))
+                })
+                .collect(),
+            phases: ["timing", "instructions"]
+                .into_iter()
+                .filter(|phase| match std::env::var("TC9_BENCH_PHASES") {
+                    Ok(v) => v.split(',').any(|name| name.trim() == *phase),
+                    Err(_) => !quick || *phase == "timing",
                 })
                 .collect(),
         }

@@ -292,9 +292,11 @@ fn spawn_pumps<H: Handler>(
         streaming: 0,
         inbox: upstream_inbox,
         inbox_open: true,
+        inbox_armed: false,
         back: to_gateway,
         link: Link::client(crypt),
         cancel: session_cancel.clone(),
+        cancel_armed: false,
         first_frame: (!config.first_frame_timeout.is_zero())
             .then(|| Box::pin(tokio::time::sleep(config.first_frame_timeout))),
     };
@@ -312,9 +314,11 @@ fn spawn_pumps<H: Handler>(
         streaming: 0,
         inbox: gateway_inbox,
         inbox_open: true,
+        inbox_armed: false,
         back: to_upstream,
         link: Link::server(crypt),
         cancel: session_cancel,
+        cancel_armed: false,
         first_frame: None,
     };
     let span = tracing::Span::current();

@@ -59,6 +59,7 @@ impl FrameCodec {
     }
 
     /// Decrypts header bytes `[decrypted, upto)` in place.
+    #[inline]
     fn decrypt_upto(&mut self, src: &mut [u8], upto: usize) {
         let upto = upto.min(src.len());
         if upto > self.decrypted {
@@ -89,6 +90,7 @@ impl FrameCodec {
     ///
     /// This is how a proxy forwards frames as they lie in its read buffer;
     /// [`Decoder::decode`] builds on it.
+    #[inline]
     pub fn next_frame(&mut self, src: &mut [u8]) -> Result<Option<FrameHead>, FrameError> {
         match self.next_head(src)? {
             Some(head) if src.len() >= head.len => {
@@ -103,6 +105,7 @@ impl FrameCodec {
     /// whole frame or not (the header decrypted in place, once). It does not move past
     /// the frame: wait for [`FrameCodec::next_frame`], or call
     /// [`FrameCodec::stream_frame`] to pass the frame on as its bytes arrive.
+    #[inline]
     pub fn next_head(&mut self, src: &mut [u8]) -> Result<Option<FrameHead>, FrameError> {
         if src.is_empty() {
             return Ok(None);

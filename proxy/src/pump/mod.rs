@@ -16,9 +16,9 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tc9_codec::{Frame, FrameCodec, FrameError, Opcode, Origin};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
@@ -34,7 +34,10 @@ use crate::session::{Outbound, SessionInfo};
 use crate::spare;
 use crate::watch::is_session_opcode;
 
+mod event;
 mod write;
+
+use event::Event;
 
 use write::SetLinger;
 
@@ -96,11 +99,16 @@ pub(crate) struct Pump<H: Handler> {
     /// Frames for `dst` from the other pump and from other sessions.
     pub(crate) inbox: mpsc::Receiver<Outbound>,
     pub(crate) inbox_open: bool,
+    /// The inbox's waker is registered: polling it again is needed only once it holds
+    /// an item or closes.
+    pub(crate) inbox_armed: bool,
     /// The other pump's inbox: toward the peer this pump reads.
     pub(crate) back: mpsc::Sender<Outbound>,
     /// Plain frames, encrypted headers on their way, or opaque bytes.
     pub(crate) link: Link,
     pub(crate) cancel: CancellationToken,
+    /// The cancellation's waker is registered: it need not be polled until cancelled.
+    pub(crate) cancel_armed: bool,
     /// Until the first whole frame (client side only): when the peer is given up.
     pub(crate) first_frame: Option<Pin<Box<Sleep>>>,
 }
@@ -112,49 +120,30 @@ impl<H: Handler> Pump<H> {
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
         let end = loop {
-            let partial = !self.buf.is_empty();
-            if partial && self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            if !self.buf.is_empty() && self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
             }
-            tokio::select! {
-                biased;
-                item = self.inbox.recv(), if self.inbox_open => {
+            let event = std::future::poll_fn(|cx| self.poll_event(cx, cancelled.as_mut())).await;
+            match event {
+                Event::Inbox(item) => {
                     // Boxed: writing queued frames is rare next to reading, and its
                     // future would otherwise sit in every pump, idle or not.
                     if !Box::pin(self.serve_inbox(item)).await {
                         break End::Cancelled;
                     }
                 }
-                // Nothing buffered: hold no buffer until there is something to read.
-                read = async {
-                    if partial {
-                        self.src.read_buf(&mut self.buf).await.map(Some)
-                    } else {
-                        self.src.readable().await.map(|()| None)
-                    }
-                } => {
-                    let read = match read {
-                        Ok(Some(n)) => Ok(n),
-                        Ok(None) => {
-                            self.buf = spare::take();
-                            self.src.try_read_buf(&mut self.buf)
-                        }
-                        Err(e) => Err(e),
-                    };
-                    if matches!(&read, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-                        spare::give_back(std::mem::take(&mut self.buf));
-                        continue;
-                    }
+                Event::Read(read) => {
                     if let Err(end) = self.after_read(read).await {
                         break end;
                     }
                 }
-                _ = async { self.first_frame.as_mut().expect("guarded").await }, if self.first_frame.is_some() => {
-                    metrics::counter!(m::SESSIONS_REFUSED_TOTAL, "reason" => "first_frame").increment(1);
+                Event::FirstFrameLate => {
+                    metrics::counter!(m::SESSIONS_REFUSED_TOTAL, "reason" => "first_frame")
+                        .increment(1);
                     debug!("no whole frame in time; closing");
                     break End::Broken;
                 }
-                _ = &mut cancelled => break End::Cancelled,
+                Event::Cancelled => break End::Cancelled,
             }
         };
         match end {
@@ -214,19 +203,20 @@ impl<H: Handler> Pump<H> {
     async fn forward_buffered(&mut self) -> Result<(), End> {
         if self.link.is_opaque() {
             self.first_frame = None;
-            let all = self.buf.split();
-            return self.write_all(&all).await;
+            return self.write_front(self.buf.len()).await;
         }
         // The bytes before `at` are ready to go as they lie: the rest of a streamed
         // frame, then whole frames.
         let mut at = self.streaming.min(self.buf.len());
         self.streaming -= at;
         if self.streaming > 0 {
-            let ready = self.buf.split();
-            return self.write_all(&ready).await;
+            return self.write_front(at).await;
         }
         let mut tally = m::Tally::default();
         let result = loop {
+            if at == self.buf.len() {
+                break Ok(());
+            }
             let head = match self.decoder.next_frame(&mut self.buf[at..]) {
                 Ok(Some(head)) => {
                     if self.first_frame.is_some() {
@@ -286,8 +276,17 @@ impl<H: Handler> Pump<H> {
         };
         self.counters.add(tally);
         result?;
-        let ready = self.buf.split_to(at);
-        self.write_all(&ready).await
+        self.write_front(at).await
+    }
+
+    /// Writes the first `at` bytes of the buffer and drops them from it, in place: no
+    /// split (which would make the buffer shared, an allocation per read).
+    async fn write_front(&mut self, at: usize) -> Result<(), End> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let written = self.write_all(&buf[..at]).await;
+        buf.advance(at);
+        self.buf = buf;
+        written
     }
 
     /// The incomplete frame at `at`, if nobody watches it and its header is in: its

@@ -1,0 +1,373 @@
+//! Instructions and system calls per forwarded frame, counts that machine noise does
+//! not move: the sidecar process (`tc9-sidecar run`, pass-through, the auth database
+//! only in `wotlk-crypt` mode) against a standalone relay process (this bench binary
+//! run as `relay LISTEN UPSTREAM`: accept, connect, `tokio::io::copy_bidirectional`,
+//! on a default multi-thread runtime as the sidecar's).
+//!
+//! Instructions are counted by valgrind's callgrind, system calls natively by `perf
+//! stat -e raw_syscalls:sys_enter` attached once the process listens (under valgrind
+//! `clock_gettime` is a system call; natively it is a vDSO call). Each process runs
+//! twice per tool on the same kind of traffic, once with more round trips than the
+//! other; both runs pay the same start-up, handshakes and shutdown, so the difference
+//! divided by the extra frames is the cost of a frame. The sidecar's instruction
+//! counters are zeroed once it listens (`callgrind_control --zero`): its metrics
+//! clock calibrates at start-up in a loop timed by the wall clock, millions of
+//! instructions that vary from run to run.
+//!
+//! Traffic: every session sends requests one at a time and the scripted worldserver
+//! answers each; the round trips are numbered across sessions, and request `j` has a
+//! 16..200-byte body, every 50th 4 KiB, its answer the same size but every 500th
+//! 40 KiB (a large header).
+//!
+//! Run with `TC9_BENCH_PHASES=instructions cargo bench --bench proxy`; valgrind and
+//! perf from Debian's packages (`valgrind`, `linux-perf`). `TC9_BENCH_CG_EXTRA` sets
+//! the extra round trips (default 2,000); `TC9_BENCH_CG_KEEP=1` keeps the tools'
+//! files (for `callgrind_annotate`).
+
+use std::process::{Child, Command, Stdio};
+
+use super::*;
+
+/// The relay process's entry point: `relay LISTEN UPSTREAM`, until SIGTERM.
+pub(crate) fn relay_main(listen: &str, upstream: &str) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(listen).await?;
+        let upstream: SocketAddr = upstream.parse()?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            () = relay(listener, upstream) => {}
+            _ = term.recv() => {}
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// How a process is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    /// Under valgrind's callgrind: instructions.
+    Callgrind,
+    /// Natively, `perf stat -e raw_syscalls:sys_enter` attached once it listens:
+    /// system calls (under valgrind `clock_gettime` is one; natively a vDSO call).
+    Perf,
+}
+
+/// One proxy process being counted, with its worldserver.
+struct Counted {
+    tool: Tool,
+    child: Child,
+    perf: Option<Child>,
+    out: std::path::PathBuf,
+    addr: SocketAddr,
+    world: JoinHandle<()>,
+}
+
+/// Round trips each session makes in the shorter and the longer run.
+fn round_trips(n: usize) -> (usize, usize) {
+    let extra: usize = env_or("TC9_BENCH_CG_EXTRA", 2000);
+    let short = (200 / n).max(1);
+    (short, short + extra.div_ceil(n))
+}
+
+/// Body sizes of round trip `j` (numbered across sessions): request and answer.
+fn sizes(j: usize) -> (usize, usize) {
+    let request = if j % 50 == 49 {
+        4096
+    } else {
+        HEAD + (j * 37) % (200 - HEAD)
+    };
+    let answer = if j % 500 == 499 { MAX_BODY } else { request };
+    (request, answer)
+}
+
+/// Whether something on this machine listens on TCP `port` (`/proc/net/tcp`).
+fn listening(port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let wanted = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let mut fields = line.split_whitespace();
+        let local = fields.nth(1).unwrap_or("");
+        let state = fields.nth(1).unwrap_or("");
+        local.ends_with(&wanted) && state == "0A"
+    })
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Sends `signal` to process `pid`.
+fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on a child of ours.
+    unsafe { libc::kill(pid as i32, signal) };
+}
+
+impl Counted {
+    /// Starts `target` in front of a fresh scripted worldserver, counted by `tool`
+    /// from the moment it listens.
+    fn start(
+        world_rt: &Runtime,
+        tool: Tool,
+        target: Target,
+        link: Link,
+        auth_db_url: &str,
+    ) -> Result<Counted> {
+        let listener = world_rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
+        let world_addr = listener.local_addr()?;
+        let world = world_rt.spawn(worldserver(listener, link, Arc::default()));
+        let port = free_port()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let out = std::env::temp_dir().join(format!(
+            "tc9-{tool:?}-{}-{}-{port}.out",
+            std::process::id(),
+            target.name()
+        ));
+        let (program, args): (std::path::PathBuf, Vec<String>) = match target {
+            Target::Relay => (
+                std::env::current_exe()?,
+                vec!["relay".into(), addr.to_string(), world_addr.to_string()],
+            ),
+            _ => (env!("CARGO_BIN_EXE_tc9-sidecar").into(), vec!["run".into()]),
+        };
+        let mut command = match tool {
+            Tool::Callgrind => {
+                let mut command = Command::new("valgrind");
+                command
+                    .arg("--tool=callgrind")
+                    .arg(format!("--callgrind-out-file={}", out.display()))
+                    .arg(program);
+                command
+            }
+            Tool::Perf => Command::new(program),
+        };
+        command
+            .args(args)
+            .env("TC9_LISTEN", addr.to_string())
+            .env("TC9_UPSTREAM", world_addr.to_string())
+            .env("TC9_METRICS", format!("127.0.0.1:{}", free_port()?))
+            .env("TC9_SIDECAR_ID", "counted")
+            .env("TC9_LOG_LEVEL", "warn")
+            .env("TC9_SHUTDOWN_GRACE_SECS", "2")
+            .env(
+                "TC9_LINK_MODE",
+                match link {
+                    Link::Plain => "plain",
+                    Link::Crypt => "wotlk-crypt",
+                },
+            )
+            .env("TC9_AUTH_DB_URL", auth_db_url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("{tool:?} runs the {}", target.name()))?;
+        let started = Instant::now();
+        while !listening(port) {
+            if let Some(status) = child.try_wait()? {
+                bail!("{} ({tool:?}) exited with {status}", target.name());
+            }
+            ensure!(started.elapsed() < STEP, "{} never listened", target.name());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut perf = None;
+        match tool {
+            // Start-up done: counting starts here. The sidecar's timers wake it, so it
+            // takes the command while idle; the relay has none (it would take it only
+            // once traffic came), and its start-up does not vary between runs.
+            Tool::Callgrind if target == Target::Sidecar => {
+                let zeroed = Command::new("callgrind_control")
+                    .arg("--zero")
+                    .arg(child.id().to_string())
+                    .stdout(Stdio::null())
+                    .status()?;
+                ensure!(zeroed.success(), "callgrind_control --zero failed");
+            }
+            Tool::Callgrind => {}
+            Tool::Perf => {
+                perf = Some(
+                    Command::new("perf")
+                        .args(["stat", "-e", "raw_syscalls:sys_enter", "-x", ",", "-o"])
+                        .arg(&out)
+                        .arg("-p")
+                        .arg(child.id().to_string())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .context("perf runs (Debian package linux-perf)")?,
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        Ok(Counted {
+            tool,
+            child,
+            perf,
+            out,
+            addr,
+            world,
+        })
+    }
+
+    /// Stops the counting and the process; what was counted.
+    fn finish(mut self) -> Result<u64> {
+        if let Some(mut perf) = self.perf.take() {
+            signal(perf.id(), libc::SIGINT);
+            perf.wait()?;
+        }
+        signal(self.child.id(), libc::SIGTERM);
+        let status = self.child.wait()?;
+        self.world.abort();
+        ensure!(status.success(), "the counted process exited with {status}");
+        let count = match self.tool {
+            Tool::Callgrind => read_instructions(&self.out),
+            Tool::Perf => read_syscalls(&self.out),
+        };
+        if std::env::var_os("TC9_BENCH_CG_KEEP").is_some() {
+            eprintln!("output kept: {}", self.out.display());
+        } else {
+            let _ = std::fs::remove_file(&self.out);
+        }
+        count
+    }
+}
+
+/// The system calls `perf stat -x ,` wrote to `out` (`12345,,raw_syscalls:sys_enter,...`).
+fn read_syscalls(out: &std::path::Path) -> Result<u64> {
+    let text = std::fs::read_to_string(out)?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("raw_syscalls:sys_enter"))
+        .context("perf wrote its count")?;
+    Ok(line.split(',').next().unwrap_or("").trim().parse()?)
+}
+
+/// The instructions callgrind counted in `out` (or, with `--separate-threads=yes` in
+/// `VALGRIND_OPTS`, summed over its per-thread files, each printed).
+fn read_instructions(out: &std::path::Path) -> Result<u64> {
+    let dir = out.parent().context("a directory")?;
+    let name = out
+        .file_name()
+        .context("a file name")?
+        .to_string_lossy()
+        .into_owned();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with(&name))
+        })
+        .collect();
+    files.sort();
+    let mut count = 0;
+    let mut read = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file)?;
+        // With threads separated, the file named `out` itself holds no counts.
+        let Some(totals) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("totals:"))
+            .or_else(|| text.lines().find_map(|l| l.strip_prefix("summary:")))
+        else {
+            continue;
+        };
+        read += 1;
+        let instructions: u64 = totals.split_whitespace().next().context("Ir")?.parse()?;
+        if files.len() > 1 {
+            eprintln!("  {}: {instructions} instructions", file.display());
+        }
+        count += instructions;
+    }
+    ensure!(read > 0, "callgrind wrote no totals in {}", out.display());
+    Ok(count)
+}
+
+/// `n` sessions through `addr`, each making `rounds` round trips one at a time.
+async fn drive(addr: SocketAddr, link: Link, n: usize, rounds: usize) -> Result<()> {
+    let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let mut tasks = Vec::with_capacity(n);
+    for index in 0..n {
+        let gate = Arc::clone(&gate);
+        tasks.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await?;
+            let (mut stream, mut codec, mut buf, mut cipher) = handshake(addr, link, index).await?;
+            drop(permit);
+            let mut out = Vec::with_capacity(8192);
+            for round in 0..rounds {
+                let (request, answer) = sizes(round * n + index);
+                out.clear();
+                put_request(&mut out, &mut cipher, request, answer, SATURATING, 0);
+                stream.write_all(&out).await?;
+                let frame = read_frame(&mut stream, &mut codec, &mut buf).await?;
+                ensure!(frame.body().len() == answer, "an answer of the asked size");
+            }
+            stream.shutdown().await?;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// Counts `target` over both runs with each tool; instructions and syscalls per
+/// forwarded frame.
+fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<(f64, f64)> {
+    let (short, long) = round_trips(n);
+    // Each round trip forwards two frames: the request and its answer.
+    let frames = (2 * n * (long - short)) as f64;
+    let mut figures = Vec::new();
+    for tool in [Tool::Callgrind, Tool::Perf] {
+        let mut counts = Vec::new();
+        for rounds in [short, long] {
+            let counted = Counted::start(bench.world_rt, tool, target, link, &bench.auth_db_url)?;
+            bench
+                .gateway_rt
+                .block_on(async {
+                    tokio::time::timeout(STEP, drive(counted.addr, link, n, rounds)).await
+                })
+                .context("the counted traffic timed out")??;
+            counts.push(counted.finish()?);
+        }
+        figures.push((counts[1] as f64 - counts[0] as f64) / frames);
+    }
+    Ok((figures[0], figures[1]))
+}
+
+/// Prints instructions and syscalls per forwarded frame, relay and sidecar, for every
+/// link and session count, with the ratio.
+pub(crate) fn run(bench: &Bench<'_>, links: &[Link]) -> Result<()> {
+    for (tool, package) in [("valgrind", "valgrind"), ("perf", "linux-perf")] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            println!("== instructions per frame: skipped ({tool} is not installed: Debian package {package})");
+            return Ok(());
+        }
+    }
+    println!();
+    println!("== instructions (callgrind) and syscalls (perf, natively) per forwarded frame; two runs per process and tool, the difference over the extra frames");
+    for &link in links {
+        for &n in &bench.settings.sessions {
+            let started = Instant::now();
+            let (relay_ir, relay_sys) = per_frame(bench, Target::Relay, link, n)?;
+            let (sidecar_ir, sidecar_sys) = per_frame(bench, Target::Sidecar, link, n)?;
+            let ratio = sidecar_ir / relay_ir;
+            println!(
+                "{:<11} {n:>5} sessions: instructions/frame relay {relay_ir:.0}, sidecar {sidecar_ir:.0} ({ratio:.2}x; target <= 1.00x: {}); syscalls/frame relay {relay_sys:.2}, sidecar {sidecar_sys:.2} ({}) [{:.0} s]",
+                link.name(),
+                if ratio <= 1.0 { "met" } else { "NOT met" },
+                if sidecar_sys <= relay_sys * 1.01 { "no more than the relay" } else { "MORE than the relay" },
+                started.elapsed().as_secs_f64(),
+            );
+        }
+    }
+    Ok(())
+}
