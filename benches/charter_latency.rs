@@ -9,7 +9,8 @@
 //!
 //! `TC9_CHARTER_SIGNS` owners (default 300) play behind sidecar A, each owning a
 //! fresh guild charter; one signer plays behind sidecar B and signs the charters one
-//! after another (`TC9_CHARTER_GAP_MS` apart, default 20), after 10 unmeasured
+//! after another (`TC9_CHARTER_GAP_MS` apart, default 110: the sidecar holds a
+//! session to AzerothCore's 10 signs per second and closes it above), after 10 unmeasured
 //! warm-up signatures. Measured per signature, from the signer's `CMSG_PETITION_SIGN`
 //! write:
 //!
@@ -17,10 +18,10 @@
 //!   transaction, B's bus publish, NOTIFY, A's outbox drain, A's gateway writer);
 //! - to the signer's own `SMSG_PETITION_SIGN_RESULTS` arriving through B.
 //!
-//! Prints p50/p95/p99/max against the target p99 < 20 ms. Without MariaDB or
+//! Prints p50/p95/p99/max against the target p99 < 5 ms (issue 15). Without MariaDB or
 //! PostgreSQL it prints why it skipped and exits 0.
 //!
-//! Run with `cargo bench --bench charter_latency` (about 15 seconds).
+//! Run with `cargo bench --bench charter_latency` (about 40 seconds).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 /// The target: 99 % of owners hear of a signature within this.
-const TARGET_P99: Duration = Duration::from_millis(20);
+const TARGET_P99: Duration = Duration::from_millis(5);
 /// How long any single step may take.
 const STEP: Duration = Duration::from_secs(10);
 /// Unmeasured signatures before the measured ones.
@@ -296,7 +297,7 @@ fn main() -> Result<()> {
     // `cargo test --benches` runs this binary without `--bench`: a smoke run.
     let quick = !std::env::args().any(|a| a == "--bench");
     let signs: usize = env_or("TC9_CHARTER_SIGNS", if quick { 20 } else { 300 }).max(1);
-    let gap = Duration::from_millis(env_or("TC9_CHARTER_GAP_MS", 20));
+    let gap = Duration::from_millis(env_or("TC9_CHARTER_GAP_MS", 110));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
