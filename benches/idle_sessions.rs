@@ -125,6 +125,18 @@ async fn round_trip(stream: &mut TcpStream) -> Duration {
     start.elapsed()
 }
 
+/// A round trip through the first, middle and last of `sessions`: which, and how
+/// long each took.
+async fn round_trips_among(sessions: &mut [TcpStream]) -> ([usize; 3], Vec<Duration>) {
+    let n = sessions.len();
+    let picks = [0, n / 2, n - 1];
+    let mut times = Vec::new();
+    for &i in &picks {
+        times.push(round_trip(&mut sessions[i]).await);
+    }
+    (picks, times)
+}
+
 /// Opens `n` connections to `target`, each sending one frame and reading its echo
 /// (past the first-frame limit, its read buffer taken and given back), and waits
 /// until the worldserver holds them all.
@@ -204,11 +216,7 @@ fn main() {
         );
         // Among them, sessions still work: a round trip through a few, first to last.
         let mut proxied = proxied;
-        let picks = [0, n / 2, n - 1];
-        let mut times = Vec::new();
-        for &i in &picks {
-            times.push(round_trip(&mut proxied[i]).await);
-        }
+        let (picks, times) = round_trips_among(&mut proxied).await;
         println!(
             "round trip through sessions {picks:?} of the {n} open: {:?}; process RSS {} KiB",
             times,
@@ -274,11 +282,7 @@ async fn one_process() {
     let mut sessions = open(n, process.addr, &accepted).await;
     let opened = started.elapsed();
     let after = rss_kib(&pid).unwrap_or(0);
-    let picks = [0, n / 2, n - 1];
-    let mut times = Vec::new();
-    for &i in &picks {
-        times.push(round_trip(&mut sessions[i]).await);
-    }
+    let (picks, times) = round_trips_among(&mut sessions).await;
     println!(
         "one sidecar process: {n} sessions open (opened in {:.1} s); its RSS {before} KiB -> {after} KiB, {:.1} KiB per session; round trip through sessions {picks:?}: {times:?}",
         opened.as_secs_f64(),

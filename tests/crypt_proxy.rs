@@ -539,6 +539,20 @@ impl Handler for CharterStub {
     }
 }
 
+/// A database named after `name` with `CRYPT_ACCOUNT`'s session key (from `seed`),
+/// and the two ends' header crypto for that key.
+async fn keyed_account(name: &str, seed: u8) -> Result<(MariaDb, ClientCrypto, ServerCrypto)> {
+    let db = MariaDb::create(name).await?;
+    let key = session_key(seed);
+    db.exec(
+        "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
+        (1u32, CRYPT_ACCOUNT, key.to_vec()),
+    )
+    .await?;
+    let (client_crypto, server_crypto) = crypto_pair(CRYPT_ACCOUNT, key);
+    Ok((db, client_crypto, server_crypto))
+}
+
 fn crypt_config(db: &MariaDb, upstream: String) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("an address"),
@@ -681,14 +695,7 @@ async fn failed_key_lookups_are_retried() -> Result<()> {
 /// One encrypted session with injected answers and dropped frames; the auth database
 /// is reached through a relay that refuses its first `refused` connections.
 async fn crypt_session_with_inject_and_drop_body(refused: u32) -> Result<()> {
-    let db = MariaDb::create("inject").await?;
-    let key = session_key(3);
-    db.exec(
-        "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
-        (1u32, CRYPT_ACCOUNT, key.to_vec()),
-    )
-    .await?;
-    let (client_crypto, server_crypto) = crypto_pair(CRYPT_ACCOUNT, key);
+    let (db, client_crypto, server_crypto) = keyed_account("inject", 3).await?;
 
     let (listener, ws_addr) = worldserver_listener().await?;
     let handler = CharterStub::default();
@@ -1152,14 +1159,7 @@ async fn answer_before_first_server_frame_is_encrypted() -> Result<()> {
 }
 
 async fn answer_before_first_server_frame_is_encrypted_body() -> Result<()> {
-    let db = MariaDb::create("early").await?;
-    let key = session_key(5);
-    db.exec(
-        "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
-        (1u32, CRYPT_ACCOUNT, key.to_vec()),
-    )
-    .await?;
-    let (client_crypto, server_crypto) = crypto_pair(CRYPT_ACCOUNT, key);
+    let (db, client_crypto, server_crypto) = keyed_account("early", 5).await?;
     let (listener, ws_addr) = worldserver_listener().await?;
     let sidecar = start_sidecar_with(crypt_config(&db, ws_addr), CharterStub::default()).await?;
     let (answered, answer_seen) = oneshot::channel::<()>();
@@ -1217,14 +1217,7 @@ async fn large_frames_stream_through() -> Result<()> {
 
 async fn large_frame_streamed_body(crypt: bool) -> Result<()> {
     const HELD: usize = 1024;
-    let db = MariaDb::create("stream").await?;
-    let key = session_key(6);
-    db.exec(
-        "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
-        (1u32, CRYPT_ACCOUNT, key.to_vec()),
-    )
-    .await?;
-    let (client_crypto, server_crypto) = crypto_pair(CRYPT_ACCOUNT, key);
+    let (db, client_crypto, server_crypto) = keyed_account("stream", 6).await?;
     let (listener, ws_addr) = worldserver_listener().await?;
     let mut config = crypt_config(&db, ws_addr);
     if !crypt {

@@ -21,7 +21,7 @@
 //!
 //! Run with `TC9_BENCH_PHASES=instructions cargo bench --bench proxy`; valgrind and
 //! perf from Debian's packages (`valgrind`, `linux-perf`). `TC9_BENCH_CG_EXTRA` sets
-//! the extra round trips (default 2,000); `TC9_BENCH_CG_KEEP=1` keeps the tools'
+//! the extra round trips (default 2,000, or four per session if more); `TC9_BENCH_CG_KEEP=1` keeps the tools'
 //! files (for `callgrind_annotate`).
 
 use std::process::{Child, Command, Stdio};
@@ -67,7 +67,9 @@ struct Counted {
 
 /// Round trips each session makes in the shorter and the longer run.
 fn round_trips(n: usize) -> (usize, usize) {
-    let extra: usize = env_or("TC9_BENCH_CG_EXTRA", 2000);
+    // At least four extra round trips per session, so that few-frame effects of a
+    // session's start weigh little.
+    let extra: usize = env_or("TC9_BENCH_CG_EXTRA", 2000.max(4 * n));
     let short = (200 / n).max(1);
     (short, short + extra.div_ceil(n))
 }
