@@ -53,10 +53,12 @@ macro_rules! code_enum {
 
         /// On the wire: an `i32`, shown as its number.
         impl Wire for $name {
+            #[inline]
             fn read(input: &[u8]) -> WResult<'_, Self> {
                 let (rest, value) = le_i32(input)?;
                 Ok((rest, $name::from(value)))
             }
+            #[inline]
             fn write(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&i32::from(*self).to_le_bytes());
             }

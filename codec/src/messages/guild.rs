@@ -184,6 +184,7 @@ pub struct SmsgGuildEvent {
 }
 
 impl Wire for SmsgGuildEvent {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (input, event) = le_u8(input)?;
         let (input, params) = crate::wire::counted_u8::read(input)?;
@@ -202,6 +203,8 @@ impl Wire for SmsgGuildEvent {
             },
         ))
     }
+
+    #[inline]
 
     fn write(&self, out: &mut Vec<u8>) {
         self.event.write(out);

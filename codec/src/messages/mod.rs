@@ -45,6 +45,7 @@ pub trait Message: Wire {
     const OPCODE: Opcode;
 
     /// Reads a body, ignoring trailing bytes.
+    #[inline]
     fn decode(body: &[u8]) -> Result<Self, DecodeError> {
         match Self::read(body) {
             Ok((_, message)) => Ok(message),

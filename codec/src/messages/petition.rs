@@ -190,6 +190,7 @@ pub struct CmsgTurnInPetition {
 }
 
 impl Wire for CmsgTurnInPetition {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (input, petition) = Guid::read(input)?;
         let (input, arena_emblem) = if input.len() >= 20 {
@@ -206,6 +207,7 @@ impl Wire for CmsgTurnInPetition {
             },
         ))
     }
+    #[inline]
     fn write(&self, out: &mut Vec<u8>) {
         self.petition.write(out);
         if let Some(emblem) = &self.arena_emblem {

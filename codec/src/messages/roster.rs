@@ -58,6 +58,7 @@ pub struct RosterMember {
 }
 
 impl Wire for RosterMember {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (input, guid) = Guid::read(input)?;
         let (input, status) = le_u8(input)?;
@@ -92,6 +93,8 @@ impl Wire for RosterMember {
             },
         ))
     }
+
+    #[inline]
 
     fn write(&self, out: &mut Vec<u8>) {
         self.guid.write(out);
@@ -141,6 +144,7 @@ pub struct SmsgGuildRoster {
 }
 
 impl Wire for SmsgGuildRoster {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (input, member_count) = le_u32(input)?;
         let (input, motd) = String::read(input)?;
@@ -157,6 +161,8 @@ impl Wire for SmsgGuildRoster {
             },
         ))
     }
+
+    #[inline]
 
     fn write(&self, out: &mut Vec<u8>) {
         (self.members.len() as u32).write(out);
@@ -207,6 +213,7 @@ impl GuildLogEntry {
 }
 
 impl Wire for GuildLogEntry {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (input, kind) = le_u8(input)?;
         let (input, player) = Guid::read(input)?;
@@ -234,6 +241,8 @@ impl Wire for GuildLogEntry {
             },
         ))
     }
+
+    #[inline]
 
     fn write(&self, out: &mut Vec<u8>) {
         self.kind.write(out);

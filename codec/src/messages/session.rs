@@ -93,6 +93,7 @@ message! {
 pub struct PackedGuid(pub Guid);
 
 impl Wire for PackedGuid {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (mut input, mask) = le_u8(input)?;
         let mut value = 0u64;
@@ -105,6 +106,8 @@ impl Wire for PackedGuid {
         }
         Ok((input, PackedGuid(Guid(value))))
     }
+
+    #[inline]
 
     fn write(&self, out: &mut Vec<u8>) {
         let bytes = self.0 .0.to_le_bytes();
@@ -150,6 +153,7 @@ pub struct SmsgNameQueryResponse {
 }
 
 impl Wire for SmsgNameQueryResponse {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (input, guid) = PackedGuid::read(input)?;
         let (input, unknown) = le_u8(input)?;
@@ -183,6 +187,8 @@ impl Wire for SmsgNameQueryResponse {
             _ => WireError::invalid(input, "name-unknown flag"),
         }
     }
+
+    #[inline]
 
     fn write(&self, out: &mut Vec<u8>) {
         self.guid.write(out);

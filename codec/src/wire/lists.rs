@@ -117,6 +117,7 @@ macro_rules! wire_struct {
 
         impl $crate::wire::Wire for $name {
             #[allow(unused_mut)]
+            #[inline]
             fn read(mut input: &[u8]) -> $crate::wire::WResult<'_, Self> {
                 $(
                     let (rest, $field) = $crate::wire_struct!(@read input, $fty $(, $with)?)?;
@@ -126,6 +127,7 @@ macro_rules! wire_struct {
             }
 
             #[allow(unused_variables)]
+            #[inline]
             fn write(&self, out: &mut Vec<u8>) {
                 $($crate::wire_struct!(@write self.$field, out, $fty $(, $with)?);)*
             }

@@ -129,9 +129,11 @@ pub trait Wire: Sized {
 macro_rules! wire_number {
     ($($ty:ty => $parser:ident),* $(,)?) => {$(
         impl Wire for $ty {
+            #[inline]
             fn read(input: &[u8]) -> WResult<'_, Self> {
                 $parser(input)
             }
+            #[inline]
             fn write(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
@@ -188,9 +190,11 @@ impl fmt::Display for Guid {
 }
 
 impl Wire for Guid {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         le_u64(input).map(|(rest, v)| (rest, Guid(v)))
     }
+    #[inline]
     fn write(&self, out: &mut Vec<u8>) {
         self.0.write(out);
     }
@@ -202,12 +206,14 @@ impl Wire for Guid {
 /// A NUL-terminated UTF-8 string. Writing stops at an interior NUL, if any, so the
 /// bytes always read back as one string.
 impl Wire for String {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (rest, bytes) = take_until(&[0u8][..]).parse(input)?;
         let text = std::str::from_utf8(bytes)
             .map_err(|_| nom::Err::Error(WireError::at(input, WireErrorKind::InvalidUtf8)))?;
         Ok((&rest[1..], text.to_owned()))
     }
+    #[inline]
     fn write(&self, out: &mut Vec<u8>) {
         let bytes = self.as_bytes();
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -221,6 +227,7 @@ impl Wire for String {
 
 /// A fixed-size array of fields, such as the ten rank names of a guild.
 impl<T: Wire + Default, const N: usize> Wire for [T; N] {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let mut rest = input;
         let mut failure = None;
@@ -244,6 +251,7 @@ impl<T: Wire + Default, const N: usize> Wire for [T; N] {
             None => Ok((rest, array)),
         }
     }
+    #[inline]
     fn write(&self, out: &mut Vec<u8>) {
         for item in self {
             item.write(out);
@@ -261,9 +269,11 @@ impl<T: Wire + Default, const N: usize> Wire for [T; N] {
 pub struct Rest(pub Vec<u8>);
 
 impl Wire for Rest {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         Ok((&input[input.len()..], Rest(input.to_vec())))
     }
+    #[inline]
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);
     }
@@ -283,12 +293,14 @@ impl<const N: usize> Default for Bytes<N> {
 }
 
 impl<const N: usize> Wire for Bytes<N> {
+    #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (rest, bytes) = take(N).parse(input)?;
         let mut array = [0u8; N];
         array.copy_from_slice(bytes);
         Ok((rest, Bytes(array)))
     }
+    #[inline]
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);
     }
