@@ -205,7 +205,6 @@ impl Wire for SmsgGuildEvent {
     }
 
     #[inline]
-
     fn write(&self, out: &mut Vec<u8>) {
         self.event.write(out);
         crate::wire::counted_u8::write(&self.params, out);

@@ -95,7 +95,6 @@ impl Wire for RosterMember {
     }
 
     #[inline]
-
     fn write(&self, out: &mut Vec<u8>) {
         self.guid.write(out);
         self.status.write(out);
@@ -163,7 +162,6 @@ impl Wire for SmsgGuildRoster {
     }
 
     #[inline]
-
     fn write(&self, out: &mut Vec<u8>) {
         (self.members.len() as u32).write(out);
         self.motd.write(out);
@@ -243,7 +241,6 @@ impl Wire for GuildLogEntry {
     }
 
     #[inline]
-
     fn write(&self, out: &mut Vec<u8>) {
         self.kind.write(out);
         self.player.write(out);

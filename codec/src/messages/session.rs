@@ -108,7 +108,6 @@ impl Wire for PackedGuid {
     }
 
     #[inline]
-
     fn write(&self, out: &mut Vec<u8>) {
         let bytes = self.0 .0.to_le_bytes();
         let mask = bytes
@@ -189,7 +188,6 @@ impl Wire for SmsgNameQueryResponse {
     }
 
     #[inline]
-
     fn write(&self, out: &mut Vec<u8>) {
         self.guid.write(out);
         match &self.info {
