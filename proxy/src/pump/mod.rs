@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use tc9_codec::{Frame, FrameCodec, FrameError, Opcode, Origin};
+use tc9_codec::{Frame, FrameCodec, FrameError, FrameHead, Opcode, Origin};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
@@ -217,17 +217,21 @@ impl<H: Handler> Pump<H> {
             if at == self.buf.len() {
                 break Ok(());
             }
-            let head = match self.decoder.next_frame(&mut self.buf[at..]) {
-                Ok(Some(head)) => {
+            // One header read per frame: whole, it is consumed here; incomplete, it
+            // may start streaming.
+            let head = match self.decoder.next_head(&mut self.buf[at..]) {
+                Ok(Some(head)) if self.buf.len() - at >= head.len => {
+                    self.decoder.stream_frame();
                     if self.first_frame.is_some() {
                         self.first_frame = None;
                     }
                     head
                 }
-                Ok(None) => {
-                    at = self.start_streaming(at, &mut tally);
+                Ok(Some(head)) => {
+                    at = self.start_streaming(at, head, &mut tally);
                     break Ok(());
                 }
+                Ok(None) => break Ok(()),
                 Err(e) => {
                     let written = self.unframeable(e, at).await;
                     at = 0;
@@ -289,16 +293,13 @@ impl<H: Handler> Pump<H> {
         written
     }
 
-    /// The incomplete frame at `at`, if nobody watches it and its header is in: its
+    /// The incomplete frame `head` at `at`, if nobody watches it: its
     /// header sealed and what has come of it made ready, the rest to follow as it
     /// arrives. Returns where the bytes ready to go end.
-    fn start_streaming(&mut self, at: usize, tally: &mut m::Tally) -> usize {
+    fn start_streaming(&mut self, at: usize, head: FrameHead, tally: &mut m::Tally) -> usize {
         if self.recorder.is_some() {
             return at;
         }
-        let Ok(Some(head)) = self.decoder.next_head(&mut self.buf[at..]) else {
-            return at;
-        };
         // The challenge decides the crypt switch; it is small and read whole.
         if self.watched(head.opcode) || head.opcode == Opcode::SMSG_AUTH_CHALLENGE {
             return at;
