@@ -1,5 +1,6 @@
 //! Property tests over every modelled message type, both directions:
-//! `decode(encode(m)) == m` and `encode(decode(x)) == x`, bare and inside a frame.
+//! `decode(encode(m)) == m` and `encode(decode(x)) == x`, bare and inside a frame, and
+//! `wire_len` is the length `to_body` writes.
 
 use proptest::prelude::*;
 use tc9_codec::sample::SampleRng;
@@ -14,6 +15,7 @@ proptest! {
         for &opcode in ClientMessage::OPCODES {
             let message = ClientMessage::sample(opcode, &mut rng).expect("modelled opcode");
             let body = message.to_body();
+            prop_assert_eq!(message.wire_len(), body.len(), "{}", opcode);
             let decoded = ClientMessage::decode(opcode, &body).expect("modelled opcode");
             prop_assert_eq!(decoded.as_ref(), Ok(&message), "{}", opcode);
             prop_assert_eq!(&decoded.unwrap().to_body(), &body, "{}", opcode);
@@ -31,6 +33,7 @@ proptest! {
         for &opcode in ServerMessage::OPCODES {
             let message = ServerMessage::sample(opcode, &mut rng).expect("modelled opcode");
             let body = message.to_body();
+            prop_assert_eq!(message.wire_len(), body.len(), "{}", opcode);
             let decoded = ServerMessage::decode(opcode, &body).expect("modelled opcode");
             prop_assert_eq!(decoded.as_ref(), Ok(&message), "{}", opcode);
             prop_assert_eq!(&decoded.unwrap().to_body(), &body, "{}", opcode);

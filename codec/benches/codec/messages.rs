@@ -100,15 +100,28 @@ where
         group.finish();
     }
 
+    /// The best of [`ROUNDS`] short windows for each, the four taking turns, so a
+    /// burst of load on a busy machine lowers one window rather than one side.
     fn rates(&self, cell: Duration) -> [f64; 4] {
-        [
-            rate(cell, 1000, || drop(black_box(self.decode_ours()))),
-            rate(cell, 1000, || drop(black_box(self.decode_theirs()))),
-            rate(cell, 1000, || drop(black_box(self.encode_ours()))),
-            rate(cell, 1000, || drop(black_box(self.encode_theirs()))),
-        ]
+        let window = cell / ROUNDS;
+        let mut best = [0f64; 4];
+        for _ in 0..ROUNDS {
+            let round = [
+                rate(window, 1000, || drop(black_box(self.decode_ours()))),
+                rate(window, 1000, || drop(black_box(self.decode_theirs()))),
+                rate(window, 1000, || drop(black_box(self.encode_ours()))),
+                rate(window, 1000, || drop(black_box(self.encode_theirs()))),
+            ];
+            for (best, now) in best.iter_mut().zip(round) {
+                *best = best.max(now);
+            }
+        }
+        best
     }
 }
+
+/// Windows per table cell; the table keeps each side's best.
+const ROUNDS: u32 = 5;
 
 /// Calls per second of `f`, in a timed loop of about `cell` (batches of `batch`).
 pub(crate) fn rate(cell: Duration, batch: u64, mut f: impl FnMut()) -> f64 {

@@ -3,8 +3,6 @@
 //! differently). A value the enum does not name is kept as `Other`, so every body
 //! still reads and writes back byte for byte.
 
-use nom::number::complete::le_i32;
-
 use crate::wire::{Fields, WResult, Wire};
 
 /// Defines an `i32` code enum: named variants, `Other(i32)` for the rest, its wire
@@ -53,14 +51,19 @@ macro_rules! code_enum {
 
         /// On the wire: an `i32`, shown as its number.
         impl Wire for $name {
+            const FIXED_LEN: Option<usize> = Some(4);
             #[inline]
             fn read(input: &[u8]) -> WResult<'_, Self> {
-                let (rest, value) = le_i32(input)?;
+                let (rest, value) = i32::read(input)?;
                 Ok((rest, $name::from(value)))
             }
             #[inline]
             fn write(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&i32::from(*self).to_le_bytes());
+            }
+            #[inline]
+            fn wire_len(&self) -> usize {
+                4
             }
             fn describe(&self, name: &str, fields: &mut Fields) {
                 fields.push(name, i32::from(*self));

@@ -1,7 +1,5 @@
 //! Guild messages, laid out as AzerothCore's `GuildPackets.cpp` reads and writes them.
 
-use nom::number::complete::le_u8;
-
 pub use super::codes::event;
 use super::codes::{GuildCommand, GuildCommandError};
 use super::roster::BankTabRights;
@@ -186,7 +184,7 @@ pub struct SmsgGuildEvent {
 impl Wire for SmsgGuildEvent {
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
-        let (input, event) = le_u8(input)?;
+        let (input, event) = u8::read(input)?;
         let (input, params) = crate::wire::counted_u8::read(input)?;
         let (input, guid) = if event::has_guid(event) {
             let (input, guid) = Guid::read(input)?;
@@ -211,6 +209,12 @@ impl Wire for SmsgGuildEvent {
         if event::has_guid(self.event) {
             self.guid.unwrap_or_default().write(out);
         }
+    }
+
+    #[inline]
+    fn wire_len(&self) -> usize {
+        let guid = if event::has_guid(self.event) { 8 } else { 0 };
+        1 + crate::wire::counted_u8::wire_len(&self.params) + guid
     }
 
     fn describe(&self, prefix: &str, fields: &mut Fields) {

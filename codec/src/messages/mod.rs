@@ -66,7 +66,7 @@ pub trait Message: Wire {
 
     /// The body's bytes.
     fn to_body(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.wire_len());
         self.write(&mut out);
         out
     }
@@ -144,6 +144,13 @@ macro_rules! message_enum {
             pub fn to_body(&self) -> Vec<u8> {
                 match self {
                     $($name::$variant(m) => m.to_body(),)*
+                }
+            }
+
+            /// How many bytes the body takes.
+            pub fn wire_len(&self) -> usize {
+                match self {
+                    $($name::$variant(m) => m.wire_len(),)*
                 }
             }
 

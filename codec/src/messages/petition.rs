@@ -214,6 +214,10 @@ impl Wire for CmsgTurnInPetition {
             emblem.write(out);
         }
     }
+    #[inline]
+    fn wire_len(&self) -> usize {
+        8 + self.arena_emblem.as_ref().map_or(0, Wire::wire_len)
+    }
     fn describe(&self, prefix: &str, fields: &mut Fields) {
         self.petition
             .describe(&field_name(prefix, "petition"), fields);

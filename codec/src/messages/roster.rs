@@ -1,12 +1,10 @@
 //! The guild roster and the guild event log: the two list-shaped guild messages,
 //! laid out as AzerothCore's `GuildPackets.cpp` writes them.
 
-use nom::number::complete::{le_f32, le_u32, le_u8};
-
 use super::codes::event_log;
 use super::guild::GUILD_BANK_MAX_TABS;
 use super::{bind_opcode, message};
-use crate::wire::{describe_items, field_name, read_list, Fields, Guid, WResult, Wire};
+use crate::wire::{describe_items, field_name, items_len, read_list, Fields, Guid, WResult, Wire};
 
 crate::wire_struct! {
     /// A bank tab's rights for one rank.
@@ -61,15 +59,15 @@ impl Wire for RosterMember {
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (input, guid) = Guid::read(input)?;
-        let (input, status) = le_u8(input)?;
+        let (input, status) = u8::read(input)?;
         let (input, name) = String::read(input)?;
         let (input, rank) = i32::read(input)?;
-        let (input, level) = le_u8(input)?;
-        let (input, class) = le_u8(input)?;
-        let (input, gender) = le_u8(input)?;
+        let (input, level) = u8::read(input)?;
+        let (input, class) = u8::read(input)?;
+        let (input, gender) = u8::read(input)?;
         let (input, area) = i32::read(input)?;
         let (input, last_save) = if status == 0 {
-            let (input, t) = le_f32(input)?;
+            let (input, t) = f32::read(input)?;
             (input, Some(t))
         } else {
             (input, None)
@@ -111,6 +109,19 @@ impl Wire for RosterMember {
         self.officer_note.write(out);
     }
 
+    #[inline]
+    fn wire_len(&self) -> usize {
+        let last_save = if self.status == 0 { 4 } else { 0 };
+        8 + 1
+            + self.name.wire_len()
+            + 4
+            + 3
+            + 4
+            + last_save
+            + self.note.wire_len()
+            + self.officer_note.wire_len()
+    }
+
     fn describe(&self, prefix: &str, fields: &mut Fields) {
         let f = |n| field_name(prefix, n);
         self.guid.describe(&f("guid"), fields);
@@ -145,7 +156,7 @@ pub struct SmsgGuildRoster {
 impl Wire for SmsgGuildRoster {
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
-        let (input, member_count) = le_u32(input)?;
+        let (input, member_count) = u32::read(input)?;
         let (input, motd) = String::read(input)?;
         let (input, info) = String::read(input)?;
         let (input, ranks) = crate::wire::counted_u32::read(input)?;
@@ -170,6 +181,14 @@ impl Wire for SmsgGuildRoster {
         for member in &self.members {
             member.write(out);
         }
+    }
+
+    #[inline]
+    fn wire_len(&self) -> usize {
+        4 + self.motd.wire_len()
+            + self.info.wire_len()
+            + crate::wire::counted_u32::wire_len(&self.ranks)
+            + items_len(&self.members)
     }
 
     fn describe(&self, prefix: &str, fields: &mut Fields) {
@@ -213,7 +232,7 @@ impl GuildLogEntry {
 impl Wire for GuildLogEntry {
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
-        let (input, kind) = le_u8(input)?;
+        let (input, kind) = u8::read(input)?;
         let (input, player) = Guid::read(input)?;
         let (input, other) = if Self::has_other(kind) {
             let (input, g) = Guid::read(input)?;
@@ -222,12 +241,12 @@ impl Wire for GuildLogEntry {
             (input, None)
         };
         let (input, rank) = if Self::has_rank(kind) {
-            let (input, r) = le_u8(input)?;
+            let (input, r) = u8::read(input)?;
             (input, Some(r))
         } else {
             (input, None)
         };
-        let (input, time) = le_u32(input)?;
+        let (input, time) = u32::read(input)?;
         Ok((
             input,
             GuildLogEntry {
@@ -251,6 +270,13 @@ impl Wire for GuildLogEntry {
             self.rank.unwrap_or_default().write(out);
         }
         self.time.write(out);
+    }
+
+    #[inline]
+    fn wire_len(&self) -> usize {
+        let other = if Self::has_other(self.kind) { 8 } else { 0 };
+        let rank = usize::from(Self::has_rank(self.kind));
+        1 + 8 + other + rank + 4
     }
 
     fn describe(&self, prefix: &str, fields: &mut Fields) {

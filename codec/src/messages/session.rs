@@ -1,7 +1,5 @@
 //! Session messages the proxy reads to learn who is behind a connection.
 
-use nom::number::complete::le_u8;
-
 use super::{bind_opcode, message};
 use crate::wire::{field_name, Bytes, Fields, Guid, Rest, WResult, Wire, WireError};
 
@@ -95,11 +93,11 @@ pub struct PackedGuid(pub Guid);
 impl Wire for PackedGuid {
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
-        let (mut input, mask) = le_u8(input)?;
+        let (mut input, mask) = u8::read(input)?;
         let mut value = 0u64;
         for bit in 0..8 {
             if mask & (1 << bit) != 0 {
-                let (rest, byte) = le_u8(input)?;
+                let (rest, byte) = u8::read(input)?;
                 value |= u64::from(byte) << (8 * bit);
                 input = rest;
             }
@@ -117,6 +115,11 @@ impl Wire for PackedGuid {
             .fold(0u8, |m, (i, _)| m | 1 << i);
         out.push(mask);
         out.extend(bytes.iter().filter(|b| **b != 0));
+    }
+
+    #[inline]
+    fn wire_len(&self) -> usize {
+        1 + self.0 .0.to_le_bytes().iter().filter(|b| **b != 0).count()
     }
 
     fn describe(&self, name: &str, fields: &mut Fields) {
@@ -155,7 +158,7 @@ impl Wire for SmsgNameQueryResponse {
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let (input, guid) = PackedGuid::read(input)?;
-        let (input, unknown) = le_u8(input)?;
+        let (input, unknown) = u8::read(input)?;
         match unknown {
             1 => Ok((
                 input,
@@ -167,7 +170,7 @@ impl Wire for SmsgNameQueryResponse {
             )),
             0 => {
                 let (input, info) = NameInfo::read(input)?;
-                let (input, declined) = le_u8(input)?;
+                let (input, declined) = u8::read(input)?;
                 let (input, declined_names) = if declined != 0 {
                     let (input, names) = <[String; 5]>::read(input)?;
                     (input, Some(names))
@@ -204,6 +207,17 @@ impl Wire for SmsgNameQueryResponse {
                 }
             }
         }
+    }
+
+    #[inline]
+    fn wire_len(&self) -> usize {
+        let known = match &self.info {
+            None => 0,
+            Some(info) => {
+                info.wire_len() + 1 + self.declined_names.as_ref().map_or(0, Wire::wire_len)
+            }
+        };
+        self.guid.wire_len() + 1 + known
     }
 
     fn describe(&self, prefix: &str, fields: &mut Fields) {

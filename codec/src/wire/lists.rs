@@ -1,9 +1,7 @@
 //! Lists and structs of fields: counted lists, field naming, and the
 //! [`wire_struct!`](crate::wire_struct) macro messages are declared with.
 
-use nom::number::complete::{le_u32, le_u8};
-
-use super::{Fields, WResult, Wire};
+use super::{Fields, WResult, Wire, WireError};
 
 /// The name of `field` inside `prefix` (`prefix.field`, or `field` at the top).
 pub fn field_name(prefix: &str, field: &str) -> String {
@@ -23,7 +21,38 @@ fn describe_list<T: Wire>(items: &[T], name: &str, fields: &mut Fields) {
 }
 
 /// Reads `count` items one after another.
-fn read_items<T: Wire>(mut input: &[u8], count: usize) -> WResult<'_, Vec<T>> {
+#[inline]
+fn read_items<T: Wire>(input: &[u8], count: usize) -> WResult<'_, Vec<T>> {
+    match T::FIXED_LEN {
+        Some(len @ 1..) if len.saturating_mul(count) <= input.len() => {
+            read_fixed_items(input, count, len)
+        }
+        _ => read_varying_items(input, count),
+    }
+}
+
+/// Reads `count` items of `len` bytes each, known to be in `input`: one bounds check
+/// for the list instead of one per field.
+#[inline]
+fn read_fixed_items<T: Wire>(input: &[u8], count: usize, len: usize) -> WResult<'_, Vec<T>> {
+    let (list, rest) = input.split_at(len * count);
+    let mut items = Vec::with_capacity(count);
+    for (i, chunk) in list.chunks_exact(len).enumerate() {
+        let (_, item) = T::read(chunk).map_err(|e| {
+            // Point the error at the field in `input`, not in the chunk.
+            let after = input.len() - (i + 1) * len;
+            e.map(|e| WireError {
+                remaining: e.remaining + after,
+                ..e
+            })
+        })?;
+        items.push(item);
+    }
+    Ok((rest, items))
+}
+
+/// Reads `count` items of varying length one after another.
+fn read_varying_items<T: Wire>(mut input: &[u8], count: usize) -> WResult<'_, Vec<T>> {
     // Every item takes at least one byte, so the input bounds the allocation.
     let mut items = Vec::with_capacity(count.min(input.len()));
     for _ in 0..count {
@@ -41,7 +70,7 @@ pub mod counted_u8 {
 
     /// Reads the count, then that many items.
     pub fn read<T: Wire>(input: &[u8]) -> WResult<'_, Vec<T>> {
-        let (input, count) = le_u8(input)?;
+        let (input, count) = u8::read(input)?;
         read_items(input, usize::from(count))
     }
 
@@ -52,6 +81,11 @@ pub mod counted_u8 {
         for item in &items[..count] {
             item.write(out);
         }
+    }
+
+    /// How many bytes [`write`] appends.
+    pub fn wire_len<T: Wire>(items: &[T]) -> usize {
+        1 + items_len(&items[..items.len().min(usize::from(u8::MAX))])
     }
 
     /// Describes the list.
@@ -66,7 +100,7 @@ pub mod counted_u32 {
 
     /// Reads the count, then that many items.
     pub fn read<T: Wire>(input: &[u8]) -> WResult<'_, Vec<T>> {
-        let (input, count) = le_u32(input)?;
+        let (input, count) = u32::read(input)?;
         read_items(input, count as usize)
     }
 
@@ -78,10 +112,20 @@ pub mod counted_u32 {
         }
     }
 
+    /// How many bytes [`write`] appends.
+    pub fn wire_len<T: Wire>(items: &[T]) -> usize {
+        4 + items_len(items)
+    }
+
     /// Describes the list.
     pub fn describe<T: Wire>(items: &[T], name: &str, fields: &mut Fields) {
         describe_list(items, name, fields);
     }
+}
+
+/// How many bytes `items` take, one after another.
+pub fn items_len<T: Wire>(items: &[T]) -> usize {
+    items.iter().map(Wire::wire_len).sum()
 }
 
 /// Reads exactly `count` items of a list whose count was read earlier.
@@ -116,6 +160,9 @@ macro_rules! wire_struct {
         }
 
         impl $crate::wire::Wire for $name {
+            const FIXED_LEN: Option<usize> =
+                $crate::wire::fixed_len(&[$($crate::wire_struct!(@fixed $fty $(, $with)?)),*]);
+
             #[allow(unused_mut)]
             #[inline]
             fn read(mut input: &[u8]) -> $crate::wire::WResult<'_, Self> {
@@ -130,6 +177,11 @@ macro_rules! wire_struct {
             #[inline]
             fn write(&self, out: &mut Vec<u8>) {
                 $($crate::wire_struct!(@write self.$field, out, $fty $(, $with)?);)*
+            }
+
+            #[inline]
+            fn wire_len(&self) -> usize {
+                0 $(+ $crate::wire_struct!(@len self.$field, $fty $(, $with)?))*
             }
 
             #[allow(unused_variables)]
@@ -153,6 +205,10 @@ macro_rules! wire_struct {
     (@read $input:ident, $fty:ty, $with:ident) => { $crate::wire::$with::read($input) };
     (@write $value:expr, $out:ident, $fty:ty) => { $crate::wire::Wire::write(&$value, $out) };
     (@write $value:expr, $out:ident, $fty:ty, $with:ident) => { $crate::wire::$with::write(&$value, $out) };
+    (@fixed $fty:ty) => { <$fty as $crate::wire::Wire>::FIXED_LEN };
+    (@fixed $fty:ty, $with:ident) => { None };
+    (@len $value:expr, $fty:ty) => { $crate::wire::Wire::wire_len(&$value) };
+    (@len $value:expr, $fty:ty, $with:ident) => { $crate::wire::$with::wire_len(&$value) };
     (@describe $value:expr, $name:expr, $fields:ident, $fty:ty) => {
         $crate::wire::Wire::describe(&$value, $name, $fields)
     };

@@ -6,14 +6,12 @@
 
 use std::fmt;
 
-use nom::bytes::complete::{take, take_until};
 use nom::error::{ErrorKind, ParseError};
-use nom::number::complete::{le_f32, le_i32, le_u16, le_u32, le_u64, le_u8};
-use nom::{IResult, Parser};
+use nom::IResult;
 
 mod lists;
 
-pub use lists::{counted_u32, counted_u8, describe_items, field_name, read_list};
+pub use lists::{counted_u32, counted_u8, describe_items, field_name, items_len, read_list};
 
 /// What went wrong while reading a field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,24 +116,50 @@ impl fmt::Display for Fields {
 
 /// A type that is read from, written to and described as part of a message body.
 pub trait Wire: Sized {
+    /// The length of every value of the type, when it never varies.
+    const FIXED_LEN: Option<usize> = None;
     /// Reads one value from the front of `input`.
     fn read(input: &[u8]) -> WResult<'_, Self>;
     /// Appends the value's bytes to `out`.
     fn write(&self, out: &mut Vec<u8>);
+    /// How many bytes [`write`](Wire::write) appends.
+    fn wire_len(&self) -> usize;
     /// Describes the value under `name` (nested values add `.field` or `[i]`).
     fn describe(&self, name: &str, fields: &mut Fields);
 }
 
+/// The `N` bytes at the front of `input`: the one bounds check of every fixed-size
+/// field. (nom's own number parsers add the bytes up one at a time.)
+#[inline]
+pub fn le_bytes<const N: usize>(input: &[u8]) -> WResult<'_, [u8; N]> {
+    match input.split_first_chunk::<N>() {
+        Some((bytes, rest)) => Ok((rest, *bytes)),
+        None => Err(truncated(input)),
+    }
+}
+
+/// The failure for a body that ends at `input`, kept off the fast path.
+#[cold]
+fn truncated(input: &[u8]) -> nom::Err<WireError> {
+    nom::Err::Error(WireError::at(input, WireErrorKind::Truncated))
+}
+
 macro_rules! wire_number {
-    ($($ty:ty => $parser:ident),* $(,)?) => {$(
+    ($($ty:ty),* $(,)?) => {$(
         impl Wire for $ty {
+            const FIXED_LEN: Option<usize> = Some(size_of::<$ty>());
             #[inline]
             fn read(input: &[u8]) -> WResult<'_, Self> {
-                $parser(input)
+                let (rest, bytes) = le_bytes::<{ size_of::<$ty>() }>(input)?;
+                Ok((rest, <$ty>::from_le_bytes(bytes)))
             }
             #[inline]
             fn write(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn wire_len(&self) -> usize {
+                size_of::<$ty>()
             }
             fn describe(&self, name: &str, fields: &mut Fields) {
                 fields.push(name, self);
@@ -144,7 +168,7 @@ macro_rules! wire_number {
     )*};
 }
 
-wire_number!(u8 => le_u8, u16 => le_u16, u32 => le_u32, u64 => le_u64, i32 => le_i32, f32 => le_f32);
+wire_number!(u8, u16, u32, u64, i32, f32);
 
 /// A 64-bit object guid.
 ///
@@ -190,13 +214,18 @@ impl fmt::Display for Guid {
 }
 
 impl Wire for Guid {
+    const FIXED_LEN: Option<usize> = Some(8);
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
-        le_u64(input).map(|(rest, v)| (rest, Guid(v)))
+        u64::read(input).map(|(rest, v)| (rest, Guid(v)))
     }
     #[inline]
     fn write(&self, out: &mut Vec<u8>) {
         self.0.write(out);
+    }
+    #[inline]
+    fn wire_len(&self) -> usize {
+        8
     }
     fn describe(&self, name: &str, fields: &mut Fields) {
         fields.push(name, self);
@@ -208,25 +237,61 @@ impl Wire for Guid {
 impl Wire for String {
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
-        let (rest, bytes) = take_until(&[0u8][..]).parse(input)?;
-        let text = std::str::from_utf8(bytes)
+        let Some(end) = memchr::memchr(0, input) else {
+            return Err(nom::Err::Error(WireError::at(
+                input,
+                WireErrorKind::UnterminatedString,
+            )));
+        };
+        let text = std::str::from_utf8(&input[..end])
             .map_err(|_| nom::Err::Error(WireError::at(input, WireErrorKind::InvalidUtf8)))?;
-        Ok((&rest[1..], text.to_owned()))
+        Ok((&input[end + 1..], text.to_owned()))
     }
     #[inline]
     fn write(&self, out: &mut Vec<u8>) {
-        let bytes = self.as_bytes();
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        out.extend_from_slice(&bytes[..end]);
+        out.extend_from_slice(self.until_nul());
         out.push(0);
+    }
+    #[inline]
+    fn wire_len(&self) -> usize {
+        self.until_nul().len() + 1
     }
     fn describe(&self, name: &str, fields: &mut Fields) {
         fields.push(name, format_args!("{self:?}"));
     }
 }
 
+/// The length of fields laid one after another, when every one is fixed.
+pub const fn fixed_len(fields: &[Option<usize>]) -> Option<usize> {
+    let mut total = 0;
+    let mut i = 0;
+    while i < fields.len() {
+        match fields[i] {
+            Some(len) => total += len,
+            None => return None,
+        }
+        i += 1;
+    }
+    Some(total)
+}
+
+/// The bytes of a string up to its first NUL: what goes on the wire.
+trait UntilNul {
+    fn until_nul(&self) -> &[u8];
+}
+
+impl UntilNul for String {
+    #[inline]
+    fn until_nul(&self) -> &[u8] {
+        let bytes = self.as_bytes();
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        &bytes[..end]
+    }
+}
+
 /// A fixed-size array of fields, such as the ten rank names of a guild.
 impl<T: Wire + Default, const N: usize> Wire for [T; N] {
+    const FIXED_LEN: Option<usize> = fixed_len(&[T::FIXED_LEN; N]);
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
         let mut rest = input;
@@ -257,6 +322,10 @@ impl<T: Wire + Default, const N: usize> Wire for [T; N] {
             item.write(out);
         }
     }
+    #[inline]
+    fn wire_len(&self) -> usize {
+        self.iter().map(Wire::wire_len).sum()
+    }
     fn describe(&self, name: &str, fields: &mut Fields) {
         for (i, item) in self.iter().enumerate() {
             item.describe(&format!("{name}[{i}]"), fields);
@@ -277,6 +346,10 @@ impl Wire for Rest {
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);
     }
+    #[inline]
+    fn wire_len(&self) -> usize {
+        self.0.len()
+    }
     fn describe(&self, name: &str, fields: &mut Fields) {
         fields.push(name, HexBytes(&self.0));
     }
@@ -293,16 +366,18 @@ impl<const N: usize> Default for Bytes<N> {
 }
 
 impl<const N: usize> Wire for Bytes<N> {
+    const FIXED_LEN: Option<usize> = Some(N);
     #[inline]
     fn read(input: &[u8]) -> WResult<'_, Self> {
-        let (rest, bytes) = take(N).parse(input)?;
-        let mut array = [0u8; N];
-        array.copy_from_slice(bytes);
-        Ok((rest, Bytes(array)))
+        le_bytes::<N>(input).map(|(rest, bytes)| (rest, Bytes(bytes)))
     }
     #[inline]
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);
+    }
+    #[inline]
+    fn wire_len(&self) -> usize {
+        N
     }
     fn describe(&self, name: &str, fields: &mut Fields) {
         fields.push(name, HexBytes(&self.0));
@@ -356,6 +431,56 @@ mod tests {
     fn huge_count_does_not_allocate_or_panic() {
         let body = [0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3];
         assert!(counted_u32::read::<Guid>(&body).is_err());
+    }
+
+    #[test]
+    fn fixed_lengths_add_up() {
+        assert_eq!(<[u32; 5]>::FIXED_LEN, Some(20));
+        assert_eq!(Guid::FIXED_LEN, Some(8));
+        assert_eq!(String::FIXED_LEN, None);
+        assert_eq!(<[String; 2]>::FIXED_LEN, None);
+    }
+
+    /// A list of fixed-size items reports a bad or missing item where it is, in
+    /// the whole body, on the one-check path and the per-field path alike.
+    #[test]
+    fn list_errors_point_into_the_body() {
+        // Two complete [u32; 2] items then 2 bytes of a third: the per-field path.
+        let mut body = vec![3, 0, 0, 0];
+        body.extend_from_slice(&[0; 18]);
+        let err = counted_u32::read::<[u32; 2]>(&body).unwrap_err();
+        assert!(
+            matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::Truncated && e.remaining == 2)
+        );
+        // A value the item rejects, in the second of three: the one-check path.
+        let mut body = vec![3, 0, 0, 0];
+        body.extend_from_slice(&[0; 8]);
+        body.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        body.extend_from_slice(&[0; 8]);
+        body.extend_from_slice(&[9, 9]);
+        let err = counted_u32::read::<Flag>(&body).unwrap_err();
+        assert!(
+            matches!(err, nom::Err::Error(e) if e.kind == WireErrorKind::Invalid("flag") && e.remaining == 18)
+        );
+    }
+
+    /// A `u64` that must be 0 or 1: a fixed-size type whose reader can reject bytes.
+    #[derive(Debug, Default)]
+    struct Flag;
+
+    impl Wire for Flag {
+        const FIXED_LEN: Option<usize> = Some(8);
+        fn read(input: &[u8]) -> WResult<'_, Self> {
+            match u64::read(input)? {
+                (rest, 0 | 1) => Ok((rest, Flag)),
+                _ => WireError::invalid(input, "flag"),
+            }
+        }
+        fn write(&self, _: &mut Vec<u8>) {}
+        fn wire_len(&self) -> usize {
+            8
+        }
+        fn describe(&self, _: &str, _: &mut Fields) {}
     }
 
     #[test]
