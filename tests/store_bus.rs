@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tc9_charter::{Directory, EventKind, Player, Rules, SignVerdict};
+use tc9_charter::{Directory, EventKind, Petition, Player, Rules, Settle, SignVerdict};
 use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::backends::postgres::Bus;
 use tc9_testkit::{MariaDb, PgDb};
@@ -99,23 +99,56 @@ async fn signing_writes_native_rows() {
     let store = Db::new(&db.url()).unwrap();
     let rules = Rules::default();
 
-    let (_, verdict) = store
-        .sign(500, &player(2, 20), false, &rules)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(matches!(verdict, SignVerdict::Record(_)), "{verdict:?}");
-    let (_, verdict) = store
-        .sign(500, &player(3, 20), false, &rules)
+    let seen = store.petition(500).await.unwrap().expect("the charter");
+    let signed = store
+        .sign(&seen, &player(2, 20), false, &rules)
         .await
         .unwrap()
         .unwrap();
     assert!(
-        matches!(verdict, SignVerdict::AlreadySigned(_)),
-        "{verdict:?}"
+        matches!(signed.verdict, SignVerdict::Record(_)),
+        "{signed:?}"
     );
+    let first = signed.notice.expect("the owner's notice");
+    assert_eq!(first.character, 1);
+    let signed = store
+        .sign(&seen, &player(3, 20), false, &rules)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(signed.verdict, SignVerdict::AlreadySigned(_)),
+        "{signed:?}"
+    );
+    let second = signed.notice.expect("the owner's notice");
+    assert!(second.id > first.id);
+    // A notice claimed by its id is held as a claim by character holds it: B cannot
+    // take A's, A can renew its own, a delivered one is nobody's.
+    let hold = Duration::from_secs(10);
+    assert!(store.claim_one(second.id, "A", hold).await.unwrap());
+    assert!(!store.claim_one(second.id, "B", hold).await.unwrap());
+    assert!(store.claim_one(second.id, "A", hold).await.unwrap());
+    assert_eq!(
+        store.claim(&[1], "B", hold).await.unwrap(),
+        vec![first.clone()]
+    );
+    assert_eq!(
+        store.claim(&[1], "A", hold).await.unwrap(),
+        vec![second.clone()]
+    );
+    store
+        .settle(second.id, "A", Settle::Delivered)
+        .await
+        .unwrap();
+    assert!(!store.claim_one(second.id, "A", hold).await.unwrap());
+    assert!(!store.claim_one(second.id + 100, "A", hold).await.unwrap());
+    // A charter that is no longer the owner's is not signed.
+    let gone = Petition {
+        petition_guid: 999,
+        ..seen.clone()
+    };
     assert!(store
-        .sign(999, &player(2, 20), false, &rules)
+        .sign(&gone, &player(2, 20), false, &rules)
         .await
         .unwrap()
         .is_none());
@@ -165,17 +198,13 @@ async fn racing_signers_never_exceed_nine_or_repeat_an_account() {
             let account = if i < 4 { 5000 + i / 2 } else { 5000 + i };
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
+                let seen = store.petition(petition).await.unwrap().unwrap();
                 store
-                    .sign(
-                        petition,
-                        &player(1000 + i, account),
-                        false,
-                        &Rules::default(),
-                    )
+                    .sign(&seen, &player(1000 + i, account), false, &Rules::default())
                     .await
                     .unwrap()
                     .unwrap()
-                    .1
+                    .verdict
             }));
         }
         let mut recorded = 0;

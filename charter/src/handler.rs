@@ -9,6 +9,7 @@ use std::time::Duration;
 use tc9_codec::{DecodeError, Frame, FrameError, Opcode, Origin};
 use tc9_proxy::{Decision, Handler, SessionEvent};
 use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn, Instrument};
@@ -73,6 +74,8 @@ pub(crate) struct Core<S, D> {
     pub(crate) in_flight: std::sync::Mutex<HashSet<u32>>,
     /// Notice outcomes the store did not take yet, by notice id.
     pub(crate) unsettled: std::sync::Mutex<std::collections::HashMap<i64, crate::ports::Settle>>,
+    /// Notices claimed for this sidecar, to deliver without claiming.
+    pub(crate) ready: std::sync::Mutex<Vec<crate::ports::Notice>>,
     /// Wakes the notice consumer (a character is due).
     pub(crate) wake: Notify,
     /// Wakes the bus event consumer.
@@ -119,6 +122,7 @@ impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
                 local: LocalSessions::default(),
                 guilds: GuildCache::default(),
                 due: Default::default(),
+                ready: Default::default(),
                 in_flight: Default::default(),
                 unsettled: Default::default(),
                 wake: Notify::new(),
@@ -202,29 +206,49 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         match (at, &self.bus) {
             (Whereabouts::Here, _) => self.due(character),
             (Whereabouts::Behind(sidecar), Some(bus)) => {
-                self.bounded(bus.wake(sidecar, character)).await?
+                self.bounded(bus.wake(sidecar, character, None)).await?
             }
             _ => {}
         }
         Ok(())
     }
 
-    /// Hurries the delivery of a notice already recorded for `character`, off the
-    /// caller's path (the notice is delivered by a poll if this fails).
-    pub(crate) fn hurry(self: &Arc<Self>, character: u32) {
-        if self.local.get(character).is_some() {
-            self.due(character);
-            return;
-        }
+    /// Where `character` plays, looked up off the caller's path.
+    pub(crate) fn locate(
+        self: &Arc<Self>,
+        character: u32,
+    ) -> JoinHandle<Result<Whereabouts, Failure>> {
+        let core = Arc::clone(self);
+        self.tasks
+            .spawn(async move { core.whereabouts(character).await }.in_current_span())
+    }
+
+    /// Hurries the delivery of a notice already recorded, off the caller's path
+    /// (the notice is delivered by a poll if this fails): the notice goes to the
+    /// consumer here, or travels with the wake-up of the owner's sidecar.
+    pub(crate) fn hurry(self: &Arc<Self>, told: OwnerNotice) {
         let core = Arc::clone(self);
         self.tasks.spawn(
             async move {
+                let OwnerNotice { owner, at, notice } = told;
                 let woken = async {
-                    let at = core.whereabouts(character).await?;
-                    core.wake_at(character, &at).await
+                    match at.await.map_err(|_| Failure::Timeout(core.settings.timeout))?? {
+                        Whereabouts::Here => match notice {
+                            Some(notice) => core.ready(notice),
+                            None => core.due(owner),
+                        },
+                        Whereabouts::Behind(sidecar) => {
+                            if let Some(bus) = &core.bus {
+                                core.bounded(bus.wake(&sidecar, owner, notice.as_ref()))
+                                    .await?;
+                            }
+                        }
+                        Whereabouts::Offline => {}
+                    }
+                    Ok::<_, Failure>(())
                 };
                 if let Err(e) = woken.await {
-                    debug!(character, error = %e, "could not wake the owner's sidecar; its poll will deliver");
+                    debug!(owner, error = %e, "could not wake the owner's sidecar; its poll will deliver");
                 }
             }
             .in_current_span(),
@@ -392,6 +416,18 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
 /// The presence queue, taken once by the task that applies it.
 fn presence_queue<S, D>(core: &Core<S, D>) -> Option<mpsc::UnboundedReceiver<Presence>> {
     crate::presence::lock(&core.presence_queue).take()
+}
+
+/// A notice recorded for a charter's owner, to be hurried along once the signer
+/// is answered.
+#[derive(Debug)]
+pub(crate) struct OwnerNotice {
+    /// The owner.
+    pub(crate) owner: u32,
+    /// Where the owner plays, being looked up.
+    pub(crate) at: JoinHandle<Result<Whereabouts, Failure>>,
+    /// The notice, when one was recorded.
+    pub(crate) notice: Option<crate::ports::Notice>,
 }
 
 /// Where a character plays, as far as this sidecar can tell.

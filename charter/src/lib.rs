@@ -27,7 +27,7 @@ pub use outbox::{
 };
 pub use ports::{
     Announcer, BackendError, CharterStore, Directory, Event, EventKind, GuildCreated, Listener,
-    Notice, NoticeBacklog, Roster, Settle,
+    Notice, NoticeBacklog, Roster, Settle, Signed, Wakeup,
 };
 pub use presence::{CharterSession, Session};
 pub use rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};

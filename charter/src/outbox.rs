@@ -86,6 +86,49 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         self.wake.notify_one();
     }
 
+    /// Has the consumer deliver `notice`, which it has in hand.
+    pub(crate) fn ready(&self, notice: Notice) {
+        lock(&self.ready).push(notice);
+        self.wake.notify_one();
+    }
+
+    /// Delivers notices in hand (carried by a wake-up), each claimed by its id: one
+    /// statement instead of a claim and a read. A notice this sidecar may be
+    /// delivering already (its character busy, its outcome not yet settled), or one
+    /// it cannot claim, is left to the claim by character.
+    async fn deliver_ready(self: &Arc<Self>, notices: Vec<Notice>) -> Result<(), Failure> {
+        let (free, busy): (Vec<Notice>, Vec<Notice>) = {
+            let in_flight = lock(&self.in_flight);
+            let unsettled = lock(&self.unsettled);
+            notices
+                .into_iter()
+                .partition(|n| !in_flight.contains(&n.character) && !unsettled.contains_key(&n.id))
+        };
+        for notice in &busy {
+            self.due(notice.character);
+        }
+        if free.is_empty() {
+            return Ok(());
+        }
+        let mut claimed = Vec::with_capacity(free.len());
+        let mut failure = None;
+        for notice in free {
+            let claim = self
+                .store
+                .claim_one(notice.id, &self.settings.sidecar_id, CLAIM_HOLD);
+            match self.bounded(claim).await {
+                Ok(true) => claimed.push(notice),
+                Ok(false) => self.due(notice.character),
+                Err(e) => {
+                    self.due(notice.character);
+                    failure = Some(e);
+                }
+            }
+        }
+        self.start_deliveries(claimed);
+        failure.map_or(Ok(()), Err)
+    }
+
     /// Claims the notices of those of `characters` with no delivery under way and
     /// starts one delivery task per character.
     async fn deliver_notices(self: &Arc<Self>, characters: Vec<u32>) -> Result<(), Failure> {
@@ -106,8 +149,15 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
                     .claim(&free, &self.settings.sidecar_id, CLAIM_HOLD),
             )
             .await?;
+        self.start_deliveries(claimed);
+        Ok(())
+    }
+
+    /// Starts one delivery task per character of `notices` with none under way; a
+    /// character's notices go in id order.
+    fn start_deliveries(self: &Arc<Self>, notices: Vec<Notice>) {
         let mut by_character: BTreeMap<u32, Vec<Notice>> = BTreeMap::new();
-        for notice in claimed {
+        for notice in notices {
             by_character
                 .entry(notice.character)
                 .or_default()
@@ -126,7 +176,6 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
                 .in_current_span(),
             );
         }
-        Ok(())
     }
 
     /// Writes `notices` to `character`'s session, in order, settling each; the
@@ -212,8 +261,12 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
     }
 
     /// Deletes notices past their TTL (at most every [`EXPIRE_EVERY`]) and sets the
-    /// backlog gauges.
-    async fn upkeep(&self, here: &[u32], last_expire: &mut Option<Instant>) -> Result<(), Failure> {
+    /// backlog gauges; how many notices wait for the characters `here`.
+    async fn upkeep(
+        &self,
+        here: &[u32],
+        last_expire: &mut Option<Instant>,
+    ) -> Result<i64, Failure> {
         if last_expire.is_none_or(|at| at.elapsed() >= EXPIRE_EVERY) {
             *last_expire = Some(Instant::now());
             let expired = self
@@ -232,7 +285,7 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         metrics::gauge!(m::OUTBOX_LAG_SECONDS).set(backlog.here_oldest);
         metrics::gauge!(m::NOTICES_WAITING).set(backlog.realm as f64);
         metrics::gauge!(m::NOTICES_SET_ASIDE).set(backlog.set_aside as f64);
-        Ok(())
+        Ok(backlog.here)
     }
 }
 
@@ -255,14 +308,26 @@ pub(crate) async fn consume<S: CharterStore, D: Directory>(
         let characters = if Instant::now() >= next_poll {
             next_poll = Instant::now() + core.settings.poll;
             let here = core.local.characters();
-            if let Err(e) = core.upkeep(&here, &mut last_expire).await {
-                warn!(error = %e, "notice upkeep failed; will retry");
+            // A poll claims only when something waits here: a claim over every
+            // character is dozens of statements, and a notice in hand waits for it.
+            match core.upkeep(&here, &mut last_expire).await {
+                Ok(0) => Vec::new(),
+                Ok(_) => here,
+                Err(e) => {
+                    warn!(error = %e, "notice upkeep failed; will retry");
+                    here
+                }
             }
-            here
         } else {
             let due: HashSet<u32> = std::mem::take(&mut *lock(&core.due));
             due.into_iter().collect()
         };
+        let ready = std::mem::take(&mut *lock(&core.ready));
+        if !ready.is_empty() {
+            if let Err(e) = core.deliver_ready(ready).await {
+                warn!(error = %e, "notice delivery failed; will retry");
+            }
+        }
         if let Err(e) = core.deliver_notices(characters).await {
             warn!(error = %e, "notice delivery failed; will retry");
         }

@@ -66,17 +66,17 @@ pub trait CharterStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Petition>, BackendError>> + Send;
     /// Whether a guild called `name` exists on any worldserver of the realm.
     fn guild_named(&self, name: &str) -> impl Future<Output = Result<bool, BackendError>> + Send;
-    /// Judges and, when the rules allow, records a signature atomically; `None` when
-    /// the petition does not exist. The owner's notice
+    /// Judges and, when the rules allow, records a signature on the charter `seen`
+    /// atomically; `None` when that charter no longer exists. The owner's notice
     /// ([`owner_notice`](crate::owner_notice)) is recorded in the same transaction as
     /// the signature, so a committed signature always has its notice.
     fn sign(
         &self,
-        petition_guid: u32,
+        seen: &Petition,
         signer: &Player,
         invited: bool,
         rules: &Rules,
-    ) -> impl Future<Output = Result<Option<(Petition, SignVerdict)>, BackendError>> + Send;
+    ) -> impl Future<Output = Result<Option<Signed>, BackendError>> + Send;
     /// The guild called `name`: its id and its members with their names, if it
     /// exists.
     fn guild_roster(
@@ -97,6 +97,14 @@ pub trait CharterStore: Send + Sync + 'static {
         claimer: &str,
         hold: Duration,
     ) -> impl Future<Output = Result<Vec<Notice>, BackendError>> + Send;
+    /// Claims the one notice `id` for `claimer` and for `hold`, as [`claim`](Self::claim)
+    /// would: whether it is now `claimer`'s to deliver.
+    fn claim_one(
+        &self,
+        id: i64,
+        claimer: &str,
+        hold: Duration,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
     /// Ends `claimer`'s claim on notice `id` with `outcome`.
     fn settle(
         &self,
@@ -128,6 +136,18 @@ pub struct Notice {
     pub character: u32,
     /// Concatenated plain server frames ([`encode_frames`](crate::encode_frames)).
     pub payload: Vec<u8>,
+}
+
+/// A judged signature: the petition, the verdict, and the owner's notice when one
+/// was recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signed {
+    /// The petition signed.
+    pub petition: Petition,
+    /// The rules' verdict.
+    pub verdict: SignVerdict,
+    /// The owner's notice, committed with the verdict.
+    pub notice: Option<Notice>,
 }
 
 /// How a claim on a notice ends.
@@ -234,20 +254,31 @@ pub struct Event {
     pub payload: Vec<u8>,
 }
 
-/// Wake-ups for this sidecar: `Some(character)` when a notice for that character
-/// waits, `None` when an outbox event does.
+/// What a wake-up of this sidecar asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wakeup {
+    /// Notices wait for `character`; `ready` is one of them, when the wake-up
+    /// carries it.
+    Notice {
+        /// The character.
+        character: u32,
+        /// A notice to claim by its id and deliver.
+        ready: Option<Notice>,
+    },
+    /// Bus events wait.
+    Events,
+}
+
+/// Wake-ups for this sidecar.
 pub struct Listener {
     /// Whatever keeps the wake-ups coming (a live connection); dropped with this.
     _source: Option<Box<dyn Any + Send>>,
-    woken: mpsc::Receiver<Option<u32>>,
+    woken: mpsc::Receiver<Wakeup>,
 }
 
 impl Listener {
     /// Wake-ups arriving on `woken`, kept alive by `source`.
-    pub fn new(
-        woken: mpsc::Receiver<Option<u32>>,
-        source: Option<Box<dyn Any + Send>>,
-    ) -> Listener {
+    pub fn new(woken: mpsc::Receiver<Wakeup>, source: Option<Box<dyn Any + Send>>) -> Listener {
         Listener {
             _source: source,
             woken,
@@ -255,7 +286,7 @@ impl Listener {
     }
 
     /// Waits for a wake-up; `None` once the source is lost.
-    pub async fn notified(&mut self) -> Option<Option<u32>> {
+    pub async fn notified(&mut self) -> Option<Wakeup> {
         self.woken.recv().await
     }
 }
@@ -295,11 +326,13 @@ pub trait Directory: Clone + Send + Sync + 'static {
     fn expire(&self, age: Duration) -> impl Future<Output = Result<u64, BackendError>> + Send;
     /// Undelivered events and the age of the oldest.
     fn backlog(&self) -> impl Future<Output = Result<(i64, f64), BackendError>> + Send;
-    /// Wakes `sidecar`: a notice for `character` is waiting.
+    /// Wakes `sidecar`: a notice for `character` is waiting; `ready`, when given, is
+    /// that notice, carried along so that sidecar claims it by id and need not read it.
     fn wake(
         &self,
         sidecar: &str,
         character: u32,
+        ready: Option<&Notice>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Records that every one of `characters` plays behind this sidecar (after the
     /// bus was lost, or a publish failed).

@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::handler::{Core, Failure, Presence};
 use crate::metrics as m;
-use crate::ports::{CharterStore, Directory, EventKind};
+use crate::ports::{CharterStore, Directory, EventKind, Wakeup};
 
 /// First retry delay after the bus failed; doubled up to the heartbeat interval.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -125,8 +125,12 @@ pub(crate) async fn listen<S: CharterStore, D: Directory>(
                         _ = cancel.cancelled() => return,
                     };
                     match woken {
-                        Some(Some(character)) => core.due(character),
-                        Some(None) => core.events_due.notify_one(),
+                        Some(Wakeup::Notice {
+                            ready: Some(notice),
+                            ..
+                        }) => core.ready(notice),
+                        Some(Wakeup::Notice { character, .. }) => core.due(character),
+                        Some(Wakeup::Events) => core.events_due.notify_one(),
                         None => break,
                     }
                 }

@@ -65,7 +65,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     core: &Arc<Core<S, D>>,
     session: &Session,
     frame: &Frame,
-    tell_owner: &mut Option<u32>,
+    tell_owner: &mut Option<crate::handler::OwnerNotice>,
 ) -> Result<Decision, Failure> {
     match (frame.origin(), frame.opcode()) {
         (Origin::Client, Opcode::CMSG_OFFER_PETITION) => offer::run(core, session, frame).await,

@@ -2,35 +2,48 @@
 //! atomic signing step; the result to the signer, and to the owner wherever the
 //! owner plays.
 
+use std::sync::Arc;
+
 use tc9_codec::messages::CmsgPetitionSign;
 use tc9_codec::Frame;
 use tc9_proxy::Decision;
 
 use super::{guild_charter, server_frame};
-use crate::handler::{Core, Failure};
+use crate::handler::{Core, Failure, OwnerNotice};
 use crate::metrics::{count, OpResult, Operation};
-use crate::ports::{CharterStore, Directory};
+use crate::ports::{CharterStore, Directory, Signed};
 use crate::presence::Session;
 use crate::rules::SignVerdict;
 
 pub(crate) async fn run<S: CharterStore, D: Directory>(
-    core: &Core<S, D>,
+    core: &Arc<Core<S, D>>,
     session: &Session,
     frame: &Frame,
-    tell_owner: &mut Option<u32>,
+    tell_owner: &mut Option<OwnerNotice>,
 ) -> Result<Decision, Failure> {
     if !core.settings.module {
         // Without mod-tc9-sidecar only the worldserver's own signatures count at its
         // turn-in: signing stays native, so charters turn in as AzerothCore alone does.
         return Ok(Decision::Forward);
     }
-    let Some((_, petition)) = guild_charter::<CmsgPetitionSign, _, _>(core, frame).await? else {
+    let (charter, signer) = tokio::join!(
+        guild_charter::<CmsgPetitionSign, _, _>(core, frame),
+        core.player(session)
+    );
+    let Some((_, petition)) = charter? else {
         return Ok(Decision::Forward);
     };
-    let signer = core.player(session).await?;
-    let Some((petition, verdict)) = core
+    let signer = signer?;
+    // Where the owner plays is looked up while the signature is recorded, and never
+    // holds up the signer's answer.
+    let owner_at = core.locate(petition.owner_guid);
+    let Some(Signed {
+        petition,
+        verdict,
+        notice,
+    }) = core
         .store
-        .sign(petition.petition_guid, &signer, false, &core.settings.rules)
+        .sign(&petition, &signer, false, &core.settings.rules)
         .await?
     else {
         return Ok(Decision::Forward);
@@ -50,6 +63,10 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     };
     // The owner's notice was recorded with the verdict: the signer is answered now,
     // whatever the bus does.
-    *tell_owner = Some(petition.owner_guid);
+    *tell_owner = Some(OwnerNotice {
+        owner: petition.owner_guid,
+        at: owner_at,
+        notice,
+    });
     Ok(Decision::Answer(vec![server_frame(&shown)?]))
 }

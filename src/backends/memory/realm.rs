@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tc9_charter::{BackendError, Directory, Event, EventKind, Listener};
+use tc9_charter::{BackendError, Directory, Event, EventKind, Listener, Notice, Wakeup};
 use tokio::sync::mpsc;
 
 use super::{lock, World};
@@ -24,18 +24,18 @@ struct Hub {
     sidecars: BTreeSet<String>,
     outbox: Vec<Stored>,
     next_id: i64,
-    wakers: HashMap<String, Vec<mpsc::Sender<Option<u32>>>>,
+    wakers: HashMap<String, Vec<mpsc::Sender<Wakeup>>>,
     /// The guild-creation lease: holder and expiry.
     lease: Option<(String, Instant)>,
 }
 
 impl Hub {
     /// Wakes `target`'s listeners.
-    fn wake(&mut self, target: &str, character: Option<u32>) {
+    fn wake(&mut self, target: &str, wakeup: Wakeup) {
         if let Some(wakers) = self.wakers.get_mut(target) {
             wakers.retain(|w| !w.is_closed());
             for w in wakers.iter() {
-                let _ = w.try_send(character);
+                let _ = w.try_send(wakeup.clone());
             }
         }
     }
@@ -155,7 +155,7 @@ impl Directory for MemoryBus {
                 created: Instant::now(),
                 delivered: false,
             });
-            hub.wake(&target, None);
+            hub.wake(&target, Wakeup::Events);
             id
         })
     }
@@ -234,9 +234,11 @@ impl Directory for MemoryBus {
         &self,
         sidecar: &str,
         character: u32,
+        ready: Option<&Notice>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         let target = sidecar.to_owned();
-        self.with(move |hub| hub.wake(&target, Some(character)))
+        let ready = ready.cloned();
+        self.with(move |hub| hub.wake(&target, Wakeup::Notice { character, ready }))
     }
 
     fn announce(

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Roster, Settle};
+use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Roster, Settle, Signed};
 
 use super::{lock, World};
 
@@ -243,15 +243,17 @@ impl CharterStore for MemoryStore {
 
     fn sign(
         &self,
-        petition_guid: u32,
+        seen: &Petition,
         signer: &Player,
         invited: bool,
         rules: &Rules,
-    ) -> impl Future<Output = Result<Option<(Petition, SignVerdict)>, BackendError>> + Send {
+    ) -> impl Future<Output = Result<Option<Signed>, BackendError>> + Send {
         // One lock around read, judge and insert: the same atomicity as the MySQL
         // transaction's row lock.
         let mut t = lock(&self.tables);
-        let outcome = t.petitions.get(&petition_guid).cloned().map(|petition| {
+        let found = t.petitions.get(&seen.petition_guid).cloned();
+        let still = found.filter(|p| p.owner_guid == seen.owner_guid && p.kind == seen.kind);
+        let outcome = still.map(|petition| {
             let signatures = t.signatures_of(petition.petition_id);
             let owner_race = t.characters.get(&petition.owner_guid).map_or(0, |c| c.race);
             // Membership can change while a character plays: the rules read it here.
@@ -271,10 +273,19 @@ impl CharterStore for MemoryStore {
                     },
                 });
             }
-            if let Some((owner, payload)) = tc9_charter::owner_notice(&petition, &verdict) {
-                t.post(owner, payload);
+            let notice = tc9_charter::owner_notice(&petition, &verdict).map(|(owner, payload)| {
+                let id = t.post(owner, payload.clone());
+                Notice {
+                    id,
+                    character: owner,
+                    payload,
+                }
+            });
+            Signed {
+                petition,
+                verdict,
+                notice,
             }
-            (petition, verdict)
         });
         drop(t);
         async move { Ok(outcome) }
@@ -329,6 +340,27 @@ impl CharterStore for MemoryStore {
                 row.notice.clone()
             })
             .collect();
+        async move { Ok(claimed) }
+    }
+
+    fn claim_one(
+        &self,
+        id: i64,
+        claimer: &str,
+        hold: Duration,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        let now = Instant::now();
+        let claimed = lock(&self.tables)
+            .notices
+            .iter_mut()
+            .filter(|row| row.notice.id == id && row.waiting())
+            .find(|row| {
+                row.claim
+                    .as_ref()
+                    .is_none_or(|(by, until)| *until < now || by == claimer)
+            })
+            .map(|row| row.claim = Some((claimer.to_owned(), now + hold)))
+            .is_some();
         async move { Ok(claimed) }
     }
 

@@ -5,7 +5,7 @@
 use mysql_async::prelude::*;
 use mysql_async::{Opts, Pool, TxOpts};
 use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::Roster;
+use tc9_charter::{Notice, Roster, Signed};
 use tc9_proxy::crypt::{KeyLookup, KeySource, SessionKey};
 
 use super::metrics::{timed, DB};
@@ -96,7 +96,11 @@ impl Db {
             .clone()
             .with_reset_connection(false)
             .with_constraints(constraints);
-        let opts = mysql_async::OptsBuilder::from_opts(opts).pool_opts(pool_opts);
+        // Affected rows count the rows matched, so renewing a claim one already holds
+        // within the same millisecond still counts as claimed.
+        let opts = mysql_async::OptsBuilder::from_opts(opts)
+            .pool_opts(pool_opts)
+            .client_found_rows(true);
         Ok(Db {
             pool: Pool::new(opts),
             notices_ready: Default::default(),
@@ -276,30 +280,25 @@ impl Db {
     /// an already-signed verdict) the owner's notice.
     pub async fn sign(
         &self,
-        petition_guid: u32,
+        seen: &Petition,
         signer: &Player,
         invited: bool,
         rules: &Rules,
-    ) -> Result<Option<(Petition, SignVerdict)>, StoreError> {
+    ) -> Result<Option<Signed>, StoreError> {
         timed(DB, "sign", async move {
             let mut conn = self.notice_conn().await?;
             let mut tx = conn.start_transaction(TxOpts::default()).await?;
-            // Find the row, then lock it by its primary key (petitionguid has no index
-            // of its own) and check it is still the same charter.
-            let found: Option<PetitionRow> =
-                first(&mut tx, PETITION_BY_GUID, (petition_guid,)).await?;
-            let Some(found) = found else {
-                return Ok(None);
-            };
+            // Lock the row by its primary key (petitionguid has no index of its own)
+            // and check it is still the charter seen.
             let locked: Option<PetitionRow> = first(
                 &mut tx,
                 "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
                      WHERE ownerguid = ? AND type = ? FOR UPDATE",
-                (found.2, found.4),
+                (seen.owner_guid, seen.kind),
             )
             .await?;
             let petition = match locked {
-                Some(row) if row.0 == petition_guid => petition_from_row(row),
+                Some(row) if row.0 == seen.petition_guid => petition_from_row(row),
                 _ => return Ok(None),
             };
             let rows: Vec<(u32, u32)> = all(
@@ -316,19 +315,16 @@ impl Db {
                     account,
                 })
                 .collect();
-            let owner_race: Option<u8> = first(
+            // Membership can change while a character plays: the rules read it here,
+            // with the owner's race.
+            let (owner_race, guild_id): (Option<u8>, Option<u32>) = first(
                 &mut tx,
-                "SELECT race FROM characters WHERE guid = ?",
-                (petition.owner_guid,),
+                "SELECT (SELECT race FROM characters WHERE guid = ?), \
+                     (SELECT guildid FROM guild_member WHERE guid = ?)",
+                (petition.owner_guid, signer.guid),
             )
-            .await?;
-            // Membership can change while a character plays: the rules read it here.
-            let guild_id: Option<u32> = first(
-                &mut tx,
-                "SELECT guildid FROM guild_member WHERE guid = ?",
-                (signer.guid,),
-            )
-            .await?;
+            .await?
+            .unwrap_or_default();
             let signer = &Player {
                 guild_id,
                 ..signer.clone()
@@ -357,15 +353,28 @@ impl Db {
                 )
                 .await?;
             }
-            match tc9_charter::owner_notice(&petition, &verdict) {
+            let notice = match tc9_charter::owner_notice(&petition, &verdict) {
                 Some((owner, payload)) => {
-                    tx.exec_drop(notices::INSERT_NOTICE, (owner, payload))
+                    tx.exec_drop(notices::INSERT_NOTICE, (owner, &payload))
                         .await?;
+                    let id = tx.last_insert_id().map_or(0, |id| id as i64);
                     tx.commit().await?;
+                    Some(Notice {
+                        id,
+                        character: owner,
+                        payload,
+                    })
                 }
-                None => tx.rollback().await?,
-            }
-            Ok(Some((petition, verdict)))
+                None => {
+                    tx.rollback().await?;
+                    None
+                }
+            };
+            Ok(Some(Signed {
+                petition,
+                verdict,
+                notice,
+            }))
         })
         .await
     }

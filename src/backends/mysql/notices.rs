@@ -117,6 +117,29 @@ impl Db {
         .await
     }
 
+    /// Claims notice `id` for `claimer` and for `hold`, on the terms of
+    /// [`Db::claim`]: whether it is now `claimer`'s.
+    pub async fn claim_one(
+        &self,
+        id: i64,
+        claimer: &str,
+        hold: Duration,
+    ) -> Result<bool, StoreError> {
+        timed(DB, "notice_claim_one", async move {
+            let mut conn = self.notice_conn().await?;
+            conn.exec_drop(
+                "UPDATE tc9_sidecar_notice SET claimed_by = ?, \
+                 claimed_until = NOW(3) + INTERVAL ? MICROSECOND \
+                 WHERE id = ? AND delivered IS NULL AND set_aside IS NULL \
+                 AND (claimed_until IS NULL OR claimed_until < NOW(3) OR claimed_by = ?)",
+                (claimer, hold.as_micros() as u64, id, claimer),
+            )
+            .await?;
+            Ok(conn.affected_rows() == 1)
+        })
+        .await
+    }
+
     /// Ends `claimer`'s claim on notice `id`.
     pub async fn settle(&self, id: i64, claimer: &str, outcome: Settle) -> Result<(), StoreError> {
         timed(DB, "notice_settle", async move {

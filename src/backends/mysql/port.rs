@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use tc9_charter::rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Roster, Settle};
+use tc9_charter::rules::{Guild, Petition, Player, Rules, Signature};
+use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Roster, Settle, Signed};
 
 use super::Db;
 
@@ -36,12 +36,12 @@ impl CharterStore for Db {
     }
     async fn sign(
         &self,
-        petition_guid: u32,
+        seen: &Petition,
         signer: &Player,
         invited: bool,
         rules: &Rules,
-    ) -> Result<Option<(Petition, SignVerdict)>, BackendError> {
-        Db::sign(self, petition_guid, signer, invited, rules)
+    ) -> Result<Option<Signed>, BackendError> {
+        Db::sign(self, seen, signer, invited, rules)
             .await
             .map_err(BackendError::store)
     }
@@ -62,6 +62,16 @@ impl CharterStore for Db {
         hold: Duration,
     ) -> Result<Vec<Notice>, BackendError> {
         Db::claim(self, characters, claimer, hold)
+            .await
+            .map_err(BackendError::store)
+    }
+    async fn claim_one(
+        &self,
+        id: i64,
+        claimer: &str,
+        hold: Duration,
+    ) -> Result<bool, BackendError> {
+        Db::claim_one(self, id, claimer, hold)
             .await
             .map_err(BackendError::store)
     }

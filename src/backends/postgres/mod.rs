@@ -8,8 +8,10 @@
 //! - `outbox`: durable events addressed to one sidecar (guild changes; what a
 //!   character must be told is a notice in the characters database instead). A
 //!   `NOTIFY` on the target's channel wakes it, and names a character when a notice
-//!   waits for it; a sidecar also polls, so a missed notification or a restart only
-//!   delays delivery. Applying an event is idempotent.
+//!   waits for it, carrying the notice itself when it is small, so the woken sidecar
+//!   claims it by id and delivers it without reading it; a sidecar also polls, so a
+//!   missed notification or a restart only delays delivery. Applying an event is
+//!   idempotent.
 //!
 //! The handle connects lazily: the first heartbeat that reaches the database creates
 //! the schema, and calls made while it is down fail (the charter fails open) until
