@@ -288,33 +288,36 @@ impl Db {
         timed(DB, "sign", async move {
             let mut conn = self.notice_conn().await?;
             let mut tx = conn.start_transaction(TxOpts::default()).await?;
-            // Lock the row by its primary key (petitionguid has no index of its own)
-            // and check it is still the charter seen.
-            let locked: Option<PetitionRow> = first(
+            // Lock the charter's row by its primary key (petitionguid has no index of
+            // its own) and its signatures, in one statement, and check it is still the
+            // charter seen. Every signer of a charter queues on its row first.
+            let rows: Vec<(u32, u32, u32, Text, u8, Option<u32>, Option<u32>)> = all(
                 &mut tx,
-                "SELECT petitionguid, petition_id, ownerguid, name, type FROM petition \
-                     WHERE ownerguid = ? AND type = ? FOR UPDATE",
+                "SELECT p.petitionguid, p.petition_id, p.ownerguid, p.name, p.type, \
+                     s.playerguid, s.player_account FROM petition p \
+                     LEFT JOIN petition_sign s ON s.petition_id = p.petition_id \
+                     WHERE p.ownerguid = ? AND p.type = ? FOR UPDATE",
                 (seen.owner_guid, seen.kind),
             )
             .await?;
-            let petition = match locked {
-                Some(row) if row.0 == seen.petition_guid => petition_from_row(row),
+            let petition = match rows.first() {
+                Some(row) if row.0 == seen.petition_guid => {
+                    petition_from_row((row.0, row.1, row.2, row.3.clone(), row.4))
+                }
                 _ => return Ok(None),
             };
-            let rows: Vec<(u32, u32)> = all(
-                &mut tx,
-                "SELECT playerguid, player_account FROM petition_sign \
-                     WHERE petition_id = ? ORDER BY playerguid FOR UPDATE",
-                (petition.petition_id,),
-            )
-            .await?;
-            let signatures: Vec<Signature> = rows
+            // Sorted here: an ORDER BY over the join would sort in a temporary table.
+            let mut signatures: Vec<Signature> = rows
                 .into_iter()
-                .map(|(player_guid, account)| Signature {
-                    player_guid,
-                    account,
+                .filter_map(|row| match (row.5, row.6) {
+                    (Some(player_guid), Some(account)) => Some(Signature {
+                        player_guid,
+                        account,
+                    }),
+                    _ => None,
                 })
                 .collect();
+            signatures.sort_by_key(|s| s.player_guid);
             // Membership can change while a character plays: the rules read it here,
             // with the owner's race.
             let (owner_race, guild_id): (Option<u8>, Option<u32>) = first(
