@@ -25,6 +25,9 @@ type CharacterRow = (u32, u32, Text, u8, u8, u8, Option<u32>);
 /// `petitionguid, petition_id, ownerguid, name, type`.
 type PetitionRow = (u32, u32, u32, Text, u8);
 
+/// A [`PetitionRow`] joined with one signature's `playerguid, player_account`, if any.
+type LockedRow = (u32, u32, u32, Text, u8, Option<u32>, Option<u32>);
+
 /// `guildid, name` and the five emblem columns.
 type GuildRow = (u32, Text, u8, u8, u8, u8, u8);
 
@@ -291,7 +294,7 @@ impl Db {
             // Lock the charter's row by its primary key (petitionguid has no index of
             // its own) and its signatures, in one statement, and check it is still the
             // charter seen. Every signer of a charter queues on its row first.
-            let rows: Vec<(u32, u32, u32, Text, u8, Option<u32>, Option<u32>)> = all(
+            let rows: Vec<LockedRow> = all(
                 &mut tx,
                 "SELECT p.petitionguid, p.petition_id, p.ownerguid, p.name, p.type, \
                      s.playerguid, s.player_account FROM petition p \
