@@ -8,7 +8,8 @@
 //!   steps.
 //! - [`process`]: the sidecar binary as a process, for `kill -9`; [`realm`]: a
 //!   characters database and a bus with sidecars configured for them.
-//! - [`sidecar`]: sidecars started through [`tc9_sidecar::Sidecar`].
+//! - [`sidecar`]: sidecars started through [`tc9_sidecar::Sidecar`]; [`scripted`]: peers
+//!   that frame packets themselves, plain or with `wow_srp`'s header crypto.
 //! - [`http`]: GET from the admin endpoints, sums of metrics; [`wait`]: [`within`] and [`eventually`];
 //!   [`frames`]: frame builders, readers and stream comparison; [`vectors`]: the
 //!   real packets of `../shared/vectors`.
@@ -21,6 +22,7 @@ pub mod model;
 pub mod process;
 pub mod realm;
 pub mod relay;
+pub mod scripted;
 pub mod sidecar;
 pub mod vectors;
 pub mod wait;

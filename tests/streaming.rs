@@ -1,0 +1,110 @@
+//! Large frames the sidecar does not watch stream through, plain and `wotlk-crypt`:
+//! their bytes go on as they arrive, the header cipher still applied once per frame.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use tc9_codec::Opcode;
+use tc9_sidecar::config::LinkMode;
+use tc9_testkit::scripted::*;
+use tc9_testkit::{start_sidecar_with, STEP};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+/// How long a whole test may take.
+const WHOLE_TEST: Duration = Duration::from_secs(60);
+
+/// `SMSG_PONG`.
+const SMSG_PONG: u16 = 0x1DD;
+/// `SMSG_COMPRESSED_UPDATE_OBJECT`.
+const SMSG_COMPRESSED_UPDATE_OBJECT: u16 = 0x1F6;
+
+// ---------------------------------------------------------------------------------
+// Large frames stream through
+// ---------------------------------------------------------------------------------
+
+/// A 40 KiB server frame nobody watches goes on as it arrives: all but its last KiB
+/// reaches the gateway before the worldserver sends that KiB, and in `wotlk-crypt`
+/// mode the frames after it still decrypt (the header cipher applied per frame).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_frames_stream_through() -> Result<()> {
+    for crypt in [false, true] {
+        timeout(WHOLE_TEST, large_frame_streamed_body(crypt))
+            .await
+            .context("the test timed out")??;
+    }
+    Ok(())
+}
+
+async fn large_frame_streamed_body(crypt: bool) -> Result<()> {
+    const HELD: usize = 1024;
+    let (db, client_crypto, server_crypto) = keyed_account("stream", CRYPT_ACCOUNT, 6).await?;
+    let (listener, ws_addr) = worldserver_listener().await?;
+    let mut config = crypt_config(&db, ws_addr);
+    if !crypt {
+        config.link_mode = LinkMode::Plain;
+    }
+    let sidecar = start_sidecar_with(config, CharterStub::default()).await?;
+    let large = Packet::new(SMSG_COMPRESSED_UPDATE_OBJECT, pattern(11, 40 * 1024));
+    let (seen, start_seen) = oneshot::channel::<()>();
+    let sent = large.clone();
+    let worldserver = tokio::spawn(async move {
+        let mut ws = accept(&listener).await?;
+        let challenge = auth_challenge();
+        ws.send(challenge.opcode as u16, &challenge.body).await?;
+        ws.expect().await?;
+        if crypt {
+            ws.crypto = Some(server_crypto);
+        }
+        ws.send(Opcode::SMSG_AUTH_RESPONSE.0 as u16, &AUTH_OK_BODY)
+            .await?;
+        ws.send_split(sent.opcode as u16, &sent.body, HELD, start_seen)
+            .await?;
+        ws.send(SMSG_PONG, &7u32.to_le_bytes()).await?;
+        while ws.recv().await?.is_some() {}
+        anyhow::Ok(())
+    });
+
+    let mut gw = GatewayEnd::connect(sidecar.addr()).await?;
+    assert_eq!(gw.expect().await?, auth_challenge());
+    if crypt {
+        gw.send_auth(CRYPT_ACCOUNT, client_crypto, &[]).await?;
+    } else {
+        let auth = gw.encode(&auth_session(CRYPT_ACCOUNT))?;
+        timeout(STEP, gw.stream.write_all(&auth)).await??;
+    }
+    assert_eq!(
+        gw.expect().await?,
+        Packet::new(Opcode::SMSG_AUTH_RESPONSE.0, AUTH_OK_BODY)
+    );
+    // The 5-byte large header and the body, but for the bytes still held back.
+    let before_held = 5 + large.body.len() - HELD;
+    let mut peeked = vec![0u8; before_held];
+    let arrived = timeout(STEP, async {
+        loop {
+            if gw.stream.peek(&mut peeked).await? >= before_held {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    let streamed = arrived.is_ok();
+    let _ = seen.send(());
+    ensure!(
+        streamed,
+        "crypt {crypt}: the frame's first {before_held} bytes did not arrive before its last {HELD}"
+    );
+    assert_eq!(gw.expect().await?, large, "crypt {crypt}: the whole frame");
+    assert_eq!(
+        gw.expect().await?,
+        pong(7),
+        "crypt {crypt}: the frame after it"
+    );
+    gw.finish().await?;
+    join(worldserver, "worldserver").await?;
+    sidecar.stop().await?;
+    drop(db);
+    Ok(())
+}
