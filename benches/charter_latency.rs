@@ -18,7 +18,8 @@
 //!   transaction, B's bus publish, NOTIFY, A's outbox drain, A's gateway writer);
 //! - to the signer's own `SMSG_PETITION_SIGN_RESULTS` arriving through B.
 //!
-//! Prints p50/p95/p99/max against the target p99 < 5 ms (issue 15). Without MariaDB or
+//! Prints p50/p95/p99/max against the target p99 < 5 ms (issue 15), and when the five
+//! slowest were sent (a periodic cause shows in the offsets). Without MariaDB or
 //! PostgreSQL it prints why it skipped and exits 0.
 //!
 //! Run with `cargo bench --bench charter_latency` (about 40 seconds).
@@ -69,8 +70,8 @@ async fn reachable() -> Result<()> {
     tc9_testkit::db::postgres_reachable().await
 }
 
-/// Latencies of the measured signatures: (owner hears, signer hears).
-async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)>> {
+/// The measured signatures: (sent, owner hears, signer hears).
+async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Instant, Duration, Duration)>> {
     let mysql = MariaDb::create("bench_charter").await?;
     let pg = PgDb::create("bench_charter").await?;
     let total = WARM_UP + signs;
@@ -211,7 +212,7 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Duration, Duration)
             },
         };
         if i as usize >= WARM_UP {
-            latencies.push((owner_heard - sent, signer_heard - sent));
+            latencies.push((sent, owner_heard - sent, signer_heard - sent));
         }
         tokio::time::sleep(gap).await;
     }
@@ -314,8 +315,8 @@ fn main() -> Result<()> {
             .await
             .context("the run took longer than 5 minutes")?
     })?;
-    let mut owner: Vec<Duration> = latencies.iter().map(|l| l.0).collect();
-    let mut signer: Vec<Duration> = latencies.iter().map(|l| l.1).collect();
+    let mut owner: Vec<Duration> = latencies.iter().map(|l| l.1).collect();
+    let mut signer: Vec<Duration> = latencies.iter().map(|l| l.2).collect();
     owner.sort_unstable();
     signer.sort_unstable();
 
@@ -355,6 +356,23 @@ fn main() -> Result<()> {
         if p99 < TARGET_P99 { "met" } else { "NOT met" },
         ms(p99)
     );
+    // When the slowest happened: a period (a poll, a heartbeat) shows in the offsets.
+    let first = latencies
+        .first()
+        .map(|l| l.0)
+        .expect("at least one signature");
+    let mut slowest: Vec<_> = latencies.iter().collect();
+    slowest.sort_by_key(|l| std::cmp::Reverse(l.1));
+    println!();
+    println!("slowest signatures (offset from the first measured one):");
+    for (sent, owner, signer) in slowest.into_iter().take(5) {
+        println!(
+            "  +{:>8.3} s: owner {}, signer {}",
+            (*sent - first).as_secs_f64(),
+            ms(*owner),
+            ms(*signer)
+        );
+    }
     println!();
     println!("where the time goes: mean per call over the whole run (both sidecars, warm-up and logins included)");
     for (histogram, op, calls, mean) in operation_means(&metrics.render()) {

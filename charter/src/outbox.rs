@@ -28,7 +28,7 @@ pub const CLAIM_HOLD: Duration = Duration::from_secs(10);
 /// How long one delivery waits for its client's socket before giving the notice back.
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(2);
 /// How often notices past their TTL are deleted.
-const EXPIRE_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const EXPIRE_EVERY: Duration = Duration::from_secs(10);
 
 /// Concatenated plain server frames, as stored in a notice.
 pub fn encode_frames(frames: &[Frame]) -> Vec<u8> {
@@ -261,12 +261,12 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
     }
 
     /// Deletes notices past their TTL (at most every [`EXPIRE_EVERY`]) and sets the
-    /// backlog gauges; how many notices wait for the characters `here`.
+    /// backlog gauges; the characters `here` that notices wait for.
     async fn upkeep(
         &self,
         here: &[u32],
         last_expire: &mut Option<Instant>,
-    ) -> Result<i64, Failure> {
+    ) -> Result<Vec<u32>, Failure> {
         if last_expire.is_none_or(|at| at.elapsed() >= EXPIRE_EVERY) {
             *last_expire = Some(Instant::now());
             let expired = self
@@ -285,7 +285,7 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         metrics::gauge!(m::OUTBOX_LAG_SECONDS).set(backlog.here_oldest);
         metrics::gauge!(m::NOTICES_WAITING).set(backlog.realm as f64);
         metrics::gauge!(m::NOTICES_SET_ASIDE).set(backlog.set_aside as f64);
-        Ok(backlog.here)
+        Ok(backlog.waiting_here)
     }
 }
 
@@ -308,11 +308,11 @@ pub(crate) async fn consume<S: CharterStore, D: Directory>(
         let characters = if Instant::now() >= next_poll {
             next_poll = Instant::now() + core.settings.poll;
             let here = core.local.characters();
-            // A poll claims only when something waits here: a claim over every
-            // character is dozens of statements, and a notice in hand waits for it.
+            // A poll claims only for the characters something waits for: a claim
+            // over every character here is dozens of statements, and a notice in
+            // hand waits for it.
             match core.upkeep(&here, &mut last_expire).await {
-                Ok(0) => Vec::new(),
-                Ok(_) => here,
+                Ok(waiting) => waiting,
                 Err(e) => {
                     warn!(error = %e, "notice upkeep failed; will retry");
                     here

@@ -162,12 +162,14 @@ pub enum Settle {
 }
 
 /// Undelivered notices, as the backlog gauges show them.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NoticeBacklog {
     /// For characters in the world behind this sidecar.
     pub here: i64,
     /// Age in seconds of the oldest of those.
     pub here_oldest: f64,
+    /// The characters those are for, each once.
+    pub waiting_here: Vec<u32>,
     /// Realm-wide, owners offline included.
     pub realm: i64,
     /// Set aside realm-wide.

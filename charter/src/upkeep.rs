@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::handler::{Core, Failure, Presence};
 use crate::metrics as m;
+use crate::outbox::EXPIRE_EVERY;
 use crate::ports::{CharterStore, Directory, EventKind, Wakeup};
 
 /// First retry delay after the bus failed; doubled up to the heartbeat interval.
@@ -155,8 +156,9 @@ pub(crate) async fn apply_events<S: CharterStore, D: Directory>(
     bus: D,
     cancel: CancellationToken,
 ) {
+    let mut last_expire: Option<Instant> = None;
     loop {
-        if let Err(e) = apply_pending(&core, &bus).await {
+        if let Err(e) = apply_pending(&core, &bus, &mut last_expire).await {
             debug!(error = %e, "bus events not applied; will retry");
         }
         tokio::select! {
@@ -167,14 +169,19 @@ pub(crate) async fn apply_events<S: CharterStore, D: Directory>(
     }
 }
 
-/// Applies and marks every pending bus event. Each kind is idempotent (a guild
-/// change drops caches), so an event applied twice after a crash does no harm; a
-/// kind this sidecar does not know is marked and skipped, blocking nothing.
+/// Applies and marks every pending bus event, after deleting those past their TTL
+/// (at most every [`EXPIRE_EVERY`]). Each kind is idempotent (a guild change drops
+/// caches), so an event applied twice after a crash does no harm; a kind this
+/// sidecar does not know is marked and skipped, blocking nothing.
 async fn apply_pending<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
     bus: &D,
+    last_expire: &mut Option<Instant>,
 ) -> Result<(), Failure> {
-    core.bounded(bus.expire(core.settings.event_ttl)).await?;
+    if last_expire.is_none_or(|at| at.elapsed() >= EXPIRE_EVERY) {
+        core.bounded(bus.expire(core.settings.event_ttl)).await?;
+        *last_expire = Some(Instant::now());
+    }
     for event in core.bounded(bus.pending(&[], 256)).await? {
         match &event.kind {
             EventKind::GuildChanged => core.guilds.clear(),

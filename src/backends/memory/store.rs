@@ -423,6 +423,9 @@ impl CharterStore for MemoryStore {
             }
             backlog.realm += 1;
             if characters.contains(&row.notice.character) {
+                if !backlog.waiting_here.contains(&row.notice.character) {
+                    backlog.waiting_here.push(row.notice.character);
+                }
                 backlog.here += 1;
                 backlog.here_oldest = backlog.here_oldest.max(row.created.elapsed().as_secs_f64());
             }

@@ -219,15 +219,17 @@ impl Db {
         timed(DB, "notice_backlog", async move {
             let mut conn = self.notice_conn().await?;
             let here = format!(
-                "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created), NOW(3)), 0) \
+                "SELECT character_guid, COUNT(*), \
+                 COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created), NOW(3)), 0) \
                  FROM tc9_sidecar_notice WHERE character_guid IN ({}) AND delivered IS NULL \
-                 AND set_aside IS NULL",
+                 AND set_aside IS NULL GROUP BY character_guid",
                 placeholders()
             );
             let mut backlog = NoticeBacklog::default();
             for chunk in chunks(characters) {
-                let row: Option<(i64, i64)> = first(&mut conn, &here, chunk).await?;
-                if let Some((count, micros)) = row {
+                let rows: Vec<(u32, i64, i64)> = all(&mut conn, &here, chunk).await?;
+                for (character, count, micros) in rows {
+                    backlog.waiting_here.push(character);
                     backlog.here += count;
                     backlog.here_oldest = backlog.here_oldest.max(micros as f64 / 1e6);
                 }
