@@ -167,14 +167,16 @@ impl Counted {
             .env("TC9_AUTH_DB_URL", auth_db_url)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(out.with_extension("err"))?);
         let mut child = command
             .spawn()
             .with_context(|| format!("{tool:?} runs the {}", target.name()))?;
         let started = Instant::now();
         while !listening(port) {
             if let Some(status) = child.try_wait()? {
-                bail!("{} ({tool:?}) exited with {status}", target.name());
+                let said = std::fs::read_to_string(out.with_extension("err")).unwrap_or_default();
+                let last = said.lines().last().unwrap_or("nothing on stderr");
+                bail!("{} ({tool:?}) exited with {status}: {last}", target.name());
             }
             ensure!(started.elapsed() < STEP, "{} never listened", target.name());
             std::thread::sleep(Duration::from_millis(50));
@@ -237,6 +239,7 @@ impl Counted {
         } else {
             let _ = std::fs::remove_file(&self.out);
         }
+        let _ = std::fs::remove_file(self.out.with_extension("err"));
         count
     }
 }
@@ -331,7 +334,17 @@ fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<
     for tool in [Tool::Callgrind, Tool::Perf] {
         let mut counts = Vec::new();
         for rounds in [short, long] {
-            let counted = Counted::start(bench.world_rt, tool, target, link, &bench.auth_db_url)?;
+            // A port picked free can be taken before the process binds it: try again.
+            let mut attempt = 0;
+            let counted = loop {
+                match Counted::start(bench.world_rt, tool, target, link, &bench.auth_db_url) {
+                    Err(e) if attempt < 2 => {
+                        eprintln!("{} did not start ({e:#}); again", target.name());
+                        attempt += 1;
+                    }
+                    started => break started?,
+                }
+            };
             bench
                 .gateway_rt
                 .block_on(async {
