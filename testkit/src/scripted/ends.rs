@@ -10,6 +10,22 @@ use tokio::time::timeout;
 use wow_srp::wrath_header::{ClientCrypto, ServerCrypto, WrathServerAttempt};
 
 use super::{auth_session, read_exact_or_eof, Packet};
+
+/// The `len`-byte body of a frame of `opcode`, read from `stream` and recorded in
+/// `received`.
+async fn read_body(
+    stream: &mut TcpStream,
+    received: &mut Vec<u8>,
+    len: usize,
+    opcode: u32,
+) -> Result<Vec<u8>> {
+    let mut body = vec![0u8; len];
+    if !body.is_empty() && !read_exact_or_eof(stream, &mut body).await? {
+        bail!("stream ended before the body of 0x{opcode:X}");
+    }
+    received.extend_from_slice(&body);
+    Ok(body)
+}
 use crate::STEP;
 
 /// The scripted worldserver's end of its connection: server headers out, client
@@ -115,11 +131,7 @@ impl WorldEnd {
              the client-to-server keystream is out of step",
             hex::encode(header)
         );
-        let mut body = vec![0u8; size - 4];
-        if !body.is_empty() && !read_exact_or_eof(&mut self.stream, &mut body).await? {
-            bail!("stream ended before the body of 0x{opcode:X}");
-        }
-        self.received.extend_from_slice(&body);
+        let body = read_body(&mut self.stream, &mut self.received, size - 4, opcode).await?;
         Ok(Some(Packet::new(opcode, body)))
     }
 
@@ -257,11 +269,13 @@ impl GatewayEnd {
              the server-to-client keystream is out of step",
             hex::encode(first)
         );
-        let mut body = vec![0u8; size - 2];
-        if !body.is_empty() && !read_exact_or_eof(&mut self.stream, &mut body).await? {
-            bail!("stream ended before the body of 0x{opcode:X}");
-        }
-        self.received.extend_from_slice(&body);
+        let body = read_body(
+            &mut self.stream,
+            &mut self.received,
+            size - 2,
+            opcode.into(),
+        )
+        .await?;
         Ok(Some(Packet::new(opcode, body)))
     }
 
