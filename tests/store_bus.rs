@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tc9_charter::{Directory, EventKind, Petition, Player, Rules, Settle, SignVerdict};
+use tc9_charter::{
+    Directory, EventKind, Notice, Petition, Player, Rules, Settle, SignVerdict, Wakeup,
+};
 use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::backends::postgres::Bus;
 use tc9_testkit::{MariaDb, PgDb};
@@ -273,6 +275,28 @@ async fn bus_presence_outbox_and_wake_ups() {
     assert!(b.mark_delivered(id).await.unwrap());
     assert!(!b.mark_delivered(id).await.unwrap(), "delivered once");
     assert!(b.pending(&[42], 10).await.unwrap().is_empty());
+
+    // A notice's wake-up carries it, to a sidecar whose id needs quoting too.
+    let odd = r"O'Neil\2";
+    let c = Bus::connect(&pg.url(), 7, odd, expiry).await.unwrap();
+    let mut listener = c.listen().await.unwrap();
+    let notice = Notice {
+        id: 9,
+        character: 42,
+        payload: vec![0, 22, 0xBF, 1],
+    };
+    a.wake(odd, 42, Some(&notice)).await.unwrap();
+    let woken = tokio::time::timeout(Duration::from_secs(5), listener.notified())
+        .await
+        .expect("NOTIFY wakes the target")
+        .expect("listener alive");
+    assert_eq!(
+        woken,
+        Wakeup::Notice {
+            character: 42,
+            ready: Some(notice)
+        }
+    );
 
     // Presence expires without heartbeats, and comes back with one.
     tokio::time::sleep(Duration::from_millis(3200)).await;
