@@ -10,22 +10,6 @@ use tokio::time::timeout;
 use wow_srp::wrath_header::{ClientCrypto, ServerCrypto, WrathServerAttempt};
 
 use super::{auth_session, read_exact_or_eof, Packet};
-
-/// The `len`-byte body of a frame of `opcode`, read from `stream` and recorded in
-/// `received`.
-async fn read_body(
-    stream: &mut TcpStream,
-    received: &mut Vec<u8>,
-    len: usize,
-    opcode: u32,
-) -> Result<Vec<u8>> {
-    let mut body = vec![0u8; len];
-    if !body.is_empty() && !read_exact_or_eof(stream, &mut body).await? {
-        bail!("stream ended before the body of 0x{opcode:X}");
-    }
-    received.extend_from_slice(&body);
-    Ok(body)
-}
 use crate::STEP;
 
 /// The scripted worldserver's end of its connection: server headers out, client
@@ -309,4 +293,20 @@ impl GatewayEnd {
         }
         Ok(rest)
     }
+}
+
+/// The `len`-byte body of a frame of `opcode`, read from `stream` and recorded in
+/// `received`.
+async fn read_body(
+    stream: &mut TcpStream,
+    received: &mut Vec<u8>,
+    len: usize,
+    opcode: u32,
+) -> Result<Vec<u8>> {
+    let mut body = vec![0u8; len];
+    if !body.is_empty() && !read_exact_or_eof(stream, &mut body).await? {
+        bail!("stream ended before the body of 0x{opcode:X}");
+    }
+    received.extend_from_slice(&body);
+    Ok(body)
 }
