@@ -74,7 +74,8 @@ pub(crate) struct Core<S, D> {
     pub(crate) in_flight: std::sync::Mutex<HashSet<u32>>,
     /// Notice outcomes the store did not take yet, by notice id.
     pub(crate) unsettled: std::sync::Mutex<std::collections::HashMap<i64, crate::ports::Settle>>,
-    /// Notices claimed for this sidecar, to deliver without claiming.
+    /// Notices in hand (carried by a wake-up or recorded here), to claim by id and
+    /// deliver.
     pub(crate) ready: std::sync::Mutex<Vec<crate::ports::Notice>>,
     /// Wakes the notice consumer (a character is due).
     pub(crate) wake: Notify,
@@ -195,18 +196,29 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         }
         let payload = outbox::encode_frames(frames);
         self.bounded(self.store.post(character, &payload)).await?;
-        if let Err(e) = self.wake_at(character, at).await {
+        if let Err(e) = self.wake_at(character, at, None).await {
             warn!(character, error = %e, "could not wake the character's sidecar; its poll will deliver");
         }
         Ok(true)
     }
 
-    /// Has the notices of `character`, found at `at`, delivered now.
-    async fn wake_at(&self, character: u32, at: &Whereabouts) -> Result<(), Failure> {
+    /// Has the notices of `character`, found at `at`, delivered now; `ready`, when
+    /// given, is one of them in hand, handed to the consumer here or carried by the
+    /// wake-up of the sidecar at `at`.
+    async fn wake_at(
+        &self,
+        character: u32,
+        at: &Whereabouts,
+        ready: Option<crate::ports::Notice>,
+    ) -> Result<(), Failure> {
         match (at, &self.bus) {
-            (Whereabouts::Here, _) => self.due(character),
+            (Whereabouts::Here, _) => match ready {
+                Some(notice) => self.ready(notice),
+                None => self.due(character),
+            },
             (Whereabouts::Behind(sidecar), Some(bus)) => {
-                self.bounded(bus.wake(sidecar, character, None)).await?
+                self.bounded(bus.wake(sidecar, character, ready.as_ref()))
+                    .await?
             }
             _ => {}
         }
@@ -232,20 +244,10 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
             async move {
                 let OwnerNotice { owner, at, notice } = told;
                 let woken = async {
-                    match at.await.map_err(|_| Failure::Timeout(core.settings.timeout))?? {
-                        Whereabouts::Here => match notice {
-                            Some(notice) => core.ready(notice),
-                            None => core.due(owner),
-                        },
-                        Whereabouts::Behind(sidecar) => {
-                            if let Some(bus) = &core.bus {
-                                core.bounded(bus.wake(&sidecar, owner, notice.as_ref()))
-                                    .await?;
-                            }
-                        }
-                        Whereabouts::Offline => {}
-                    }
-                    Ok::<_, Failure>(())
+                    let at = at
+                        .await
+                        .map_err(|_| Failure::Timeout(core.settings.timeout))??;
+                    core.wake_at(owner, &at, notice).await
                 };
                 if let Err(e) = woken.await {
                     debug!(owner, error = %e, "could not wake the owner's sidecar; its poll will deliver");

@@ -249,12 +249,12 @@ impl Wire for String {
     }
     #[inline]
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.until_nul());
+        out.extend_from_slice(until_nul(self));
         out.push(0);
     }
     #[inline]
     fn wire_len(&self) -> usize {
-        self.until_nul().len() + 1
+        until_nul(self).len() + 1
     }
     fn describe(&self, name: &str, fields: &mut Fields) {
         fields.push(name, format_args!("{self:?}"));
@@ -275,18 +275,12 @@ pub const fn fixed_len(fields: &[Option<usize>]) -> Option<usize> {
     Some(total)
 }
 
-/// The bytes of a string up to its first NUL: what goes on the wire.
-trait UntilNul {
-    fn until_nul(&self) -> &[u8];
-}
-
-impl UntilNul for String {
-    #[inline]
-    fn until_nul(&self) -> &[u8] {
-        let bytes = self.as_bytes();
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        &bytes[..end]
-    }
+/// The bytes of `text` up to its first NUL: what goes on the wire.
+#[inline]
+fn until_nul(text: &str) -> &[u8] {
+    let bytes = text.as_bytes();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..end]
 }
 
 /// A fixed-size array of fields, such as the ten rank names of a guild.
