@@ -9,10 +9,11 @@
 //! `clock_gettime` is a system call; natively it is a vDSO call). Each process runs
 //! twice per tool on the same kind of traffic, once with more round trips than the
 //! other; both runs pay the same start-up, handshakes and shutdown, so the difference
-//! divided by the extra frames is the cost of a frame. The sidecar's instruction
-//! counters are zeroed once it listens (`callgrind_control --zero`): its metrics
-//! clock calibrates at start-up in a loop timed by the wall clock, millions of
-//! instructions that vary from run to run.
+//! divided by the extra frames is the cost of a frame. Counting starts after a first
+//! wave of sessions (one round trip each): the sidecar's instruction counters are
+//! zeroed then (`callgrind_control --zero`), since its metrics clock calibrates at
+//! start-up in a loop timed by the wall clock, millions of instructions that vary
+//! from run to run, and what grows on demand (the auth database pool) has grown.
 //!
 //! Traffic: every session sends requests one at a time and the scripted worldserver
 //! answers each; the round trips are numbered across sessions, and request `j` has a
@@ -58,6 +59,7 @@ enum Tool {
 /// One proxy process being counted, with its worldserver.
 struct Counted {
     tool: Tool,
+    target: Target,
     child: Child,
     perf: Option<Child>,
     out: std::path::PathBuf,
@@ -112,8 +114,8 @@ fn signal(pid: u32, signal: i32) {
 }
 
 impl Counted {
-    /// Starts `target` in front of a fresh scripted worldserver, counted by `tool`
-    /// from the moment it listens.
+    /// Starts `target` in front of a fresh scripted worldserver, to be counted by
+    /// `tool` from [`Counted::count_from_here`].
     fn start(
         world_rt: &Runtime,
         tool: Tool,
@@ -181,27 +183,40 @@ impl Counted {
             ensure!(started.elapsed() < STEP, "{} never listened", target.name());
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut perf = None;
-        match tool {
-            // Start-up done: counting starts here. The sidecar's timers wake it, so it
-            // takes the command while idle; the relay has none (it would take it only
-            // once traffic came), and its start-up does not vary between runs.
-            Tool::Callgrind if target == Target::Sidecar => {
+        Ok(Counted {
+            tool,
+            target,
+            child,
+            perf: None,
+            out,
+            addr,
+            world,
+        })
+    }
+
+    /// Start-up and a first wave of sessions done: counting starts here. The
+    /// sidecar's timers wake it, so it takes the zeroing command while idle; the
+    /// relay has none (it would take it only once traffic came), and its start-up
+    /// does not vary between runs. The wave leaves what grows on demand (the auth
+    /// database pool in `wotlk-crypt` mode) grown, in both runs alike.
+    fn count_from_here(&mut self) -> Result<()> {
+        match self.tool {
+            Tool::Callgrind if self.target == Target::Sidecar => {
                 let zeroed = Command::new("callgrind_control")
                     .arg("--zero")
-                    .arg(child.id().to_string())
+                    .arg(self.child.id().to_string())
                     .stdout(Stdio::null())
                     .status()?;
                 ensure!(zeroed.success(), "callgrind_control --zero failed");
             }
             Tool::Callgrind => {}
             Tool::Perf => {
-                perf = Some(
+                self.perf = Some(
                     Command::new("perf")
                         .args(["stat", "-e", "raw_syscalls:sys_enter", "-x", ",", "-o"])
-                        .arg(&out)
+                        .arg(&self.out)
                         .arg("-p")
-                        .arg(child.id().to_string())
+                        .arg(self.child.id().to_string())
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
                         .spawn()
@@ -210,14 +225,7 @@ impl Counted {
                 std::thread::sleep(Duration::from_millis(300));
             }
         }
-        Ok(Counted {
-            tool,
-            child,
-            perf,
-            out,
-            addr,
-            world,
-        })
+        Ok(())
     }
 
     /// Stops the counting and the process; what was counted.
@@ -336,7 +344,7 @@ fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<
         for rounds in [short, long] {
             // A port picked free can be taken before the process binds it: try again.
             let mut attempt = 0;
-            let counted = loop {
+            let mut counted = loop {
                 match Counted::start(bench.world_rt, tool, target, link, &bench.auth_db_url) {
                     Err(e) if attempt < 2 => {
                         eprintln!("{} did not start ({e:#}); again", target.name());
@@ -345,12 +353,18 @@ fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<
                     started => break started?,
                 }
             };
-            bench
-                .gateway_rt
-                .block_on(async {
-                    tokio::time::timeout(STEP, drive(counted.addr, link, n, rounds)).await
-                })
-                .context("the counted traffic timed out")??;
+            let addr = counted.addr;
+            let traffic = |rounds| {
+                bench
+                    .gateway_rt
+                    .block_on(async {
+                        tokio::time::timeout(STEP, drive(addr, link, n, rounds)).await
+                    })
+                    .context("the counted traffic timed out")?
+            };
+            traffic(1)?;
+            counted.count_from_here()?;
+            traffic(rounds)?;
             counts.push(counted.finish()?);
         }
         figures.push((counts[1] as f64 - counts[0] as f64) / frames);

@@ -127,6 +127,7 @@ impl Link {
     }
 
     /// Whether bytes are copied without framing.
+    #[inline]
     pub(crate) fn is_opaque(&self) -> bool {
         matches!(self, Link::Opaque)
     }

@@ -15,6 +15,7 @@
 //! - [`metrics`]: session, frame, decision and crypt metrics.
 
 pub mod capture;
+mod chunk;
 pub mod config;
 pub mod crypt;
 pub mod handler;
@@ -22,7 +23,6 @@ pub mod metrics;
 mod pump;
 pub mod server;
 pub mod session;
-mod spare;
 mod watch;
 
 pub use config::{LinkMode, ProxyConfig};

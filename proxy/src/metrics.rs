@@ -104,6 +104,7 @@ impl FrameCounters {
 
     /// Counts one frame of `len` bytes: labelled opcodes at once, the rest into
     /// `tally`, to be added with [`FrameCounters::add`] once per batch of frames.
+    #[inline]
     pub fn tally(&self, tally: &mut Tally, opcode: Opcode, len: usize) {
         if self.labels.label(opcode) == OTHER {
             tally.frames += 1;
@@ -114,6 +115,7 @@ impl FrameCounters {
     }
 
     /// Adds the frames tallied as `other`.
+    #[inline]
     pub fn add(&self, tally: Tally) {
         if tally.frames > 0 {
             self.other_frames.increment(tally.frames);

@@ -289,14 +289,14 @@ fn spawn_pumps<H: Handler>(
         decoder: FrameCodec::new(Origin::Client, config.max_client_frame),
         encoder: FrameCodec::new(Origin::Client, 0xFFFF),
         buf: Default::default(),
+        read_waiting: false,
         streaming: 0,
         inbox: upstream_inbox,
         inbox_open: true,
-        inbox_armed: false,
+        side: None,
         back: to_gateway,
         link: Link::client(crypt),
         cancel: session_cancel.clone(),
-        cancel_armed: false,
         first_frame: (!config.first_frame_timeout.is_zero())
             .then(|| Box::pin(tokio::time::sleep(config.first_frame_timeout))),
     };
@@ -311,14 +311,14 @@ fn spawn_pumps<H: Handler>(
         decoder: FrameCodec::new(Origin::Server, config.max_server_frame),
         encoder: FrameCodec::server(),
         buf: Default::default(),
+        read_waiting: false,
         streaming: 0,
         inbox: gateway_inbox,
         inbox_open: true,
-        inbox_armed: false,
+        side: None,
         back: to_upstream,
         link: Link::server(crypt),
         cancel: session_cancel,
-        cancel_armed: false,
         first_frame: None,
     };
     let span = tracing::Span::current();

@@ -19,6 +19,7 @@ use crate::session::Outbound;
 const SMSG_CHARACTER_LOGIN_FAILED: Opcode = Opcode(0x041);
 
 /// Whether a frame of `opcode` from `origin` is a session opcode the proxy reads.
+#[inline]
 pub(crate) fn is_session_opcode(origin: Origin, opcode: Opcode) -> bool {
     match origin {
         Origin::Client => {

@@ -153,12 +153,14 @@ impl FrameCodec {
 
     /// Moves past the header [`FrameCodec::next_head`] found: the caller passes on the
     /// frame's `len` bytes as they come, and the next call reads the header after them.
+    #[inline]
     pub fn stream_frame(&mut self) {
         self.decrypted = 0;
     }
 
     /// Encrypts, in place, a plain header about to be written by this codec (nothing
     /// without a cipher): the in-place counterpart of [`Encoder::encode`].
+    #[inline]
     pub fn seal_header(&mut self, header: &mut [u8]) {
         if let Some(cipher) = &mut self.cipher {
             cipher.apply(header);

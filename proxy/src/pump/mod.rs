@@ -16,7 +16,6 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
 use tc9_codec::{Frame, FrameCodec, FrameError, FrameHead, Opcode, Origin};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -26,25 +25,20 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::capture::Recorder;
+use crate::chunk::{Chunk, READ_CHUNK};
 use crate::crypt::Link;
 use crate::handler::Handler;
 use crate::metrics as m;
 use crate::server::Shared;
 use crate::session::{Outbound, SessionInfo};
-use crate::spare;
 use crate::watch::is_session_opcode;
 
 mod event;
 mod write;
 
-use event::Event;
+use event::{Event, Side};
 
 use write::SetLinger;
-
-/// Room a pump reads into (the buffer grows further for a frame that needs it). A
-/// pump holds a buffer only while it reads or keeps the start of a frame: drained,
-/// the buffer goes back to its thread's spares, so an idle session holds none.
-pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
 /// What a pump does after a frame.
 pub(crate) enum Flow {
@@ -93,22 +87,22 @@ pub(crate) struct Pump<H: Handler> {
     /// Frames written to `dst`, with that leg's keystream.
     pub(crate) encoder: FrameCodec,
     /// Bytes read and not yet written: at most the start of one frame between reads.
-    pub(crate) buf: BytesMut,
+    pub(crate) buf: Chunk,
+    /// The read waker is registered: the next poll reads without checking readiness
+    /// first.
+    pub(crate) read_waiting: bool,
     /// Bytes still to come of a frame passing through as it arrives.
     pub(crate) streaming: usize,
     /// Frames for `dst` from the other pump and from other sessions.
     pub(crate) inbox: mpsc::Receiver<Outbound>,
     pub(crate) inbox_open: bool,
-    /// The inbox's waker is registered: polling it again is needed only once it holds
-    /// an item or closes.
-    pub(crate) inbox_armed: bool,
+    /// The waker the inbox and the cancellation are polled with, once polled.
+    pub(crate) side: Option<Side>,
     /// The other pump's inbox: toward the peer this pump reads.
     pub(crate) back: mpsc::Sender<Outbound>,
     /// Plain frames, encrypted headers on their way, or opaque bytes.
     pub(crate) link: Link,
     pub(crate) cancel: CancellationToken,
-    /// The cancellation's waker is registered: it need not be polled until cancelled.
-    pub(crate) cancel_armed: bool,
     /// Until the first whole frame (client side only): when the peer is given up.
     pub(crate) first_frame: Option<Pin<Box<Sleep>>>,
 }
@@ -120,7 +114,7 @@ impl<H: Handler> Pump<H> {
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
         let end = loop {
-            if !self.buf.is_empty() && self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            if !self.buf.is_empty() && self.buf.room() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
             }
             let event = std::future::poll_fn(|cx| self.poll_event(cx, cancelled.as_mut())).await;
@@ -174,8 +168,8 @@ impl<H: Handler> Pump<H> {
         }
         self.forward_buffered().await?;
         if self.buf.is_empty() {
-            spare::give_back(std::mem::take(&mut self.buf));
-        } else if let Some(needed) = self.decoder.pending_len(&self.buf) {
+            self.buf.give_back();
+        } else if let Some(needed) = self.decoder.pending_len(self.buf.bytes()) {
             // The start of a large frame: make room for all of it at once.
             self.buf.reserve(needed.saturating_sub(self.buf.len()));
         }
@@ -192,10 +186,7 @@ impl<H: Handler> Pump<H> {
             return Err(End::Broken);
         }
         self.count_malformed();
-        let rest = self.buf.split();
-        if !self.write_bytes(&rest).await {
-            return Err(End::Cancelled);
-        }
+        self.write_front(self.buf.len()).await?;
         Err(End::Eof)
     }
 
@@ -219,7 +210,7 @@ impl<H: Handler> Pump<H> {
             }
             // One header read per frame: whole, it is consumed here; incomplete, it
             // may start streaming.
-            let head = match self.decoder.next_head(&mut self.buf[at..]) {
+            let head = match self.decoder.next_head(&mut self.buf.bytes_mut()[at..]) {
                 Ok(Some(head)) if self.buf.len() - at >= head.len => {
                     self.decoder.stream_frame();
                     if self.first_frame.is_some() {
@@ -240,12 +231,12 @@ impl<H: Handler> Pump<H> {
             };
             let end = at + head.len;
             if let Some(recorder) = &self.recorder {
-                recorder.record(self.origin, &self.buf[at..end]);
+                recorder.record(self.origin, &self.buf.bytes()[at..end]);
             }
             if !self.watched(head.opcode) {
                 self.counters.tally(&mut tally, head.opcode, head.len);
                 self.encoder
-                    .seal_header(&mut self.buf[at..at + head.header_len]);
+                    .seal_header(&mut self.buf.bytes_mut()[at..at + head.header_len]);
                 at = end;
                 if head.opcode == Opcode::SMSG_AUTH_CHALLENGE && self.origin == Origin::Server {
                     if let Some(switch) = self.link.challenge_passed() {
@@ -260,20 +251,18 @@ impl<H: Handler> Pump<H> {
                 continue;
             }
             self.counters.count(head.opcode, head.len);
-            let before = self.buf.split_to(at);
-            at = 0;
-            let frame = Frame::from_head(self.origin, head, self.buf.split_to(head.len).freeze());
-            if let Err(end) = self.write_all(&before).await {
+            if let Err(end) = self.write_front(at).await {
                 break Err(end);
             }
+            at = 0;
+            let frame = Frame::from_head(self.origin, head, self.buf.split_to(head.len));
             // Boxed: the handler's future is large and rare, and would otherwise sit
             // in every session's pump state, idle or not.
             match Box::pin(self.on_frame(frame)).await {
                 Flow::Continue => {}
                 Flow::Opaque => {
                     self.link = Link::Opaque;
-                    let rest = self.buf.split();
-                    break self.write_all(&rest).await;
+                    break self.write_front(self.buf.len()).await;
                 }
                 Flow::Stop => break Err(End::Cancelled),
             }
@@ -283,14 +272,15 @@ impl<H: Handler> Pump<H> {
         self.write_front(at).await
     }
 
-    /// Writes the first `at` bytes of the buffer and drops them from it, in place: no
-    /// split (which would make the buffer shared, an allocation per read).
+    /// Writes the first `at` bytes of the buffer and drops them from it.
     async fn write_front(&mut self, at: usize) -> Result<(), End> {
-        let mut buf = std::mem::take(&mut self.buf);
-        let written = self.write_all(&buf[..at]).await;
-        buf.advance(at);
-        self.buf = buf;
-        written
+        let written = write::write_to(&mut self.dst, &self.cancel, &self.buf.bytes()[..at]).await;
+        self.buf.advance(at);
+        if written {
+            Ok(())
+        } else {
+            Err(End::Cancelled)
+        }
     }
 
     /// The incomplete frame `head` at `at`, if nobody watches it: its
@@ -308,7 +298,7 @@ impl<H: Handler> Pump<H> {
         self.first_frame = None;
         self.counters.tally(tally, head.opcode, head.len);
         self.encoder
-            .seal_header(&mut self.buf[at..at + head.header_len]);
+            .seal_header(&mut self.buf.bytes_mut()[at..at + head.header_len]);
         let here = self.buf.len() - at;
         self.streaming = head.len - here;
         self.buf.len()
@@ -320,14 +310,12 @@ impl<H: Handler> Pump<H> {
         self.count_malformed();
         if self.decoder.is_encrypted() {
             warn!(side = %self.origin, error = %e, "unframeable encrypted stream; resetting the session");
-            let ready = self.buf.split_to(at);
-            self.write_all(&ready).await?;
+            self.write_front(at).await?;
             return Err(End::Broken);
         }
         warn!(side = %self.origin, error = %e, "unframeable stream; copying the rest of this direction as bytes");
         self.link = Link::Opaque;
-        let all = self.buf.split();
-        self.write_all(&all).await
+        self.write_front(self.buf.len()).await
     }
 
     /// Whether a frame leaves the fast path: intercepted, or a session opcode.

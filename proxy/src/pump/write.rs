@@ -8,52 +8,20 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio_util::codec::Encoder;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::{End, Pump};
+use super::Pump;
 use crate::crypt::Link;
 use crate::crypt::{Ciphers, Switch};
 use crate::handler::Handler;
 use crate::session::Outbound;
 
 impl<H: Handler> Pump<H> {
-    /// Writes `bytes` to `dst`; the session is over if that fails.
-    pub(super) async fn write_all(&mut self, bytes: &[u8]) -> Result<(), End> {
-        if self.write_bytes(bytes).await {
-            Ok(())
-        } else {
-            Err(End::Cancelled)
-        }
-    }
-
     /// Writes `bytes` to `dst`; false when the session is over (a failed write ends
     /// it).
-    pub(super) async fn write_bytes(&mut self, mut bytes: &[u8]) -> bool {
-        if bytes.is_empty() {
-            return true;
-        }
-        // Most writes fit the socket's send buffer at once: no future needed.
-        match self.dst.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => {
-                self.cancel.cancel();
-                return false;
-            }
-        }
-        if bytes.is_empty() {
-            return true;
-        }
-        let written = tokio::select! {
-            biased;
-            written = self.dst.write_all(bytes) => written,
-            _ = self.cancel.cancelled() => return false,
-        };
-        if written.is_err() {
-            self.cancel.cancel();
-            return false;
-        }
-        true
+    pub(super) async fn write_bytes(&mut self, bytes: &[u8]) -> bool {
+        write_to(&mut self.dst, &self.cancel, bytes).await
     }
 
     /// Writes frames to `dst`, headers sealed by this leg's cipher.
@@ -90,11 +58,9 @@ impl<H: Handler> Pump<H> {
                     }
                     if let Some(switch) = self.link.switch_arrived(switch) {
                         self.switch(switch);
-                        if self.link.is_opaque() {
-                            let rest = self.buf.split();
-                            if !self.write_bytes(&rest).await {
-                                return false;
-                            }
+                        if self.link.is_opaque() && self.write_front(self.buf.len()).await.is_err()
+                        {
+                            return false;
                         }
                     }
                 }
@@ -136,6 +102,11 @@ impl<H: Handler> Pump<H> {
     /// Queues `item` in the other pump's inbox, serving this pump's own inbox while
     /// that one is full; false when the session is over.
     pub(crate) async fn send_back(&mut self, item: Outbound) -> bool {
+        // Its own inbox is polled here with the task's plain waker: poll_event must
+        // poll it again, with its own.
+        if let Some(side) = &self.side {
+            side.fire();
+        }
         let back = self.back.clone();
         let cancel = self.cancel.clone();
         loop {
@@ -159,6 +130,38 @@ impl<H: Handler> Pump<H> {
             }
         }
     }
+}
+
+/// Writes `bytes` to `dst`; false when the session is over (a failed write
+/// cancels it).
+pub(super) async fn write_to(
+    dst: &mut OwnedWriteHalf,
+    cancel: &CancellationToken,
+    mut bytes: &[u8],
+) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    // Most writes fit the socket's send buffer at once: no waiting needed.
+    match dst.try_write(bytes) {
+        Ok(n) if n == bytes.len() => return true,
+        Ok(n) => bytes = &bytes[n..],
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(_) => {
+            cancel.cancel();
+            return false;
+        }
+    }
+    let written = tokio::select! {
+        biased;
+        written = dst.write_all(bytes) => written,
+        _ = cancel.cancelled() => return false,
+    };
+    if written.is_err() {
+        cancel.cancel();
+        return false;
+    }
+    true
 }
 
 /// A write half that can be closed with a reset instead of a FIN.
