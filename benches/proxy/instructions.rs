@@ -9,11 +9,12 @@
 //! `clock_gettime` is a system call; natively it is a vDSO call). Each process runs
 //! twice per tool on the same kind of traffic, once with more round trips than the
 //! other; both runs pay the same start-up, handshakes and shutdown, so the difference
-//! divided by the extra frames is the cost of a frame. Counting starts after a first
-//! wave of sessions (one round trip each): the sidecar's instruction counters are
-//! zeroed then (`callgrind_control --zero`), since its metrics clock calibrates at
-//! start-up in a loop timed by the wall clock, millions of instructions that vary
-//! from run to run, and what grows on demand (the auth database pool) has grown.
+//! divided by the extra frames is the cost of a frame. Counting starts once every
+//! session is through its handshake and a first round trip: the sidecar's
+//! instruction counters are zeroed then (`callgrind_control --zero`), since its
+//! metrics clock calibrates at start-up in a loop timed by the wall clock, millions
+//! of instructions that vary from run to run, and the key lookups of `wotlk-crypt`
+//! mode grow the auth database pool by as many connections as their timing asks.
 //!
 //! Traffic: every session sends requests one at a time and the scripted worldserver
 //! answers each; the round trips are numbered across sessions, and request `j` has a
@@ -194,11 +195,11 @@ impl Counted {
         })
     }
 
-    /// Start-up and a first wave of sessions done: counting starts here. The
+    /// Start-up and the sessions' handshakes done: counting starts here. The
     /// sidecar's timers wake it, so it takes the zeroing command while idle; the
     /// relay has none (it would take it only once traffic came), and its start-up
-    /// does not vary between runs. The wave leaves what grows on demand (the auth
-    /// database pool in `wotlk-crypt` mode) grown, in both runs alike.
+    /// does not vary between runs. The handshakes (and in `wotlk-crypt` mode the
+    /// key lookups, and the auth database pool they grow) are left out of the count.
     fn count_from_here(&mut self) -> Result<()> {
         match self.tool {
             Tool::Callgrind if self.target == Target::Sidecar => {
@@ -303,26 +304,53 @@ fn read_instructions(out: &std::path::Path) -> Result<u64> {
     Ok(count)
 }
 
-/// `n` sessions through `addr`, each making `rounds` round trips one at a time.
-async fn drive(addr: SocketAddr, link: Link, n: usize, rounds: usize) -> Result<()> {
+/// A session of the counted traffic, its handshake done.
+type Session = (TcpStream, FrameCodec, BytesMut, Option<HeaderCipher>);
+
+/// Sends round trip `j` on `session` and reads its answer.
+async fn round_trip(session: &mut Session, out: &mut Vec<u8>, j: usize) -> Result<()> {
+    let (stream, codec, buf, cipher) = session;
+    let (request, answer) = sizes(j);
+    out.clear();
+    put_request(out, cipher, request, answer, SATURATING, 0);
+    stream.write_all(out).await?;
+    let frame = read_frame(stream, codec, buf).await?;
+    ensure!(frame.body().len() == answer, "an answer of the asked size");
+    Ok(())
+}
+
+/// `n` sessions through `addr`, each through its handshake and a first round trip.
+async fn connect(addr: SocketAddr, link: Link, n: usize) -> Result<Vec<Session>> {
     let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let mut tasks = Vec::with_capacity(n);
     for index in 0..n {
         let gate = Arc::clone(&gate);
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await?;
-            let (mut stream, mut codec, mut buf, mut cipher) = handshake(addr, link, index).await?;
+            let mut session = handshake(addr, link, index).await?;
             drop(permit);
+            round_trip(&mut session, &mut Vec::new(), index).await?;
+            anyhow::Ok(session)
+        }));
+    }
+    let mut sessions = Vec::with_capacity(n);
+    for task in tasks {
+        sessions.push(task.await??);
+    }
+    Ok(sessions)
+}
+
+/// Every session makes `rounds` more round trips one at a time, then closes.
+async fn drive(sessions: Vec<Session>, rounds: usize) -> Result<()> {
+    let n = sessions.len();
+    let mut tasks = Vec::with_capacity(n);
+    for (index, mut session) in sessions.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
             let mut out = Vec::with_capacity(8192);
-            for round in 0..rounds {
-                let (request, answer) = sizes(round * n + index);
-                out.clear();
-                put_request(&mut out, &mut cipher, request, answer, SATURATING, 0);
-                stream.write_all(&out).await?;
-                let frame = read_frame(&mut stream, &mut codec, &mut buf).await?;
-                ensure!(frame.body().len() == answer, "an answer of the asked size");
+            for round in 1..=rounds {
+                round_trip(&mut session, &mut out, round * n + index).await?;
             }
-            stream.shutdown().await?;
+            session.0.shutdown().await?;
             anyhow::Ok(())
         }));
     }
@@ -353,18 +381,17 @@ fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<
                     started => break started?,
                 }
             };
-            let addr = counted.addr;
-            let traffic = |rounds| {
-                bench
-                    .gateway_rt
-                    .block_on(async {
-                        tokio::time::timeout(STEP, drive(addr, link, n, rounds)).await
-                    })
-                    .context("the counted traffic timed out")?
-            };
-            traffic(1)?;
+            let sessions = bench
+                .gateway_rt
+                .block_on(async {
+                    tokio::time::timeout(STEP, connect(counted.addr, link, n)).await
+                })
+                .context("the sessions' handshakes timed out")??;
             counted.count_from_here()?;
-            traffic(rounds)?;
+            bench
+                .gateway_rt
+                .block_on(async { tokio::time::timeout(STEP, drive(sessions, rounds)).await })
+                .context("the counted traffic timed out")??;
             counts.push(counted.finish()?);
         }
         figures.push((counts[1] as f64 - counts[0] as f64) / frames);

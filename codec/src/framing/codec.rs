@@ -110,7 +110,9 @@ impl FrameCodec {
         if src.is_empty() {
             return Ok(None);
         }
-        self.decrypt_upto(src, 1);
+        // Every header has a size field of at least two bytes: decrypt that much at
+        // once, and the third size byte of a large header after.
+        self.decrypt_upto(src, 2 + self.origin.opcode_len());
         let size_len = size_len(self.origin, src[0]);
         let header_len = size_len + self.origin.opcode_len();
         self.decrypt_upto(src, header_len);

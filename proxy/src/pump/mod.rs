@@ -269,7 +269,14 @@ impl<H: Handler> Pump<H> {
         };
         self.counters.add(tally);
         result?;
-        self.write_front(at).await
+        // Without a future on the way when the socket takes it all, as it mostly does.
+        let taken = write::write_now(&self.dst, &self.cancel, &self.buf.bytes()[..at])
+            .ok_or(End::Cancelled)?;
+        self.buf.advance(taken);
+        if taken < at {
+            self.write_front(at - taken).await?;
+        }
+        Ok(())
     }
 
     /// Writes the first `at` bytes of the buffer and drops them from it.

@@ -139,18 +139,10 @@ pub(super) async fn write_to(
     cancel: &CancellationToken,
     mut bytes: &[u8],
 ) -> bool {
-    if bytes.is_empty() {
-        return true;
-    }
-    // Most writes fit the socket's send buffer at once: no waiting needed.
-    match dst.try_write(bytes) {
-        Ok(n) if n == bytes.len() => return true,
-        Ok(n) => bytes = &bytes[n..],
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(_) => {
-            cancel.cancel();
-            return false;
-        }
+    match write_now(dst, cancel, bytes) {
+        Some(n) if n == bytes.len() => return true,
+        Some(n) => bytes = &bytes[n..],
+        None => return false,
     }
     let written = tokio::select! {
         biased;
@@ -162,6 +154,27 @@ pub(super) async fn write_to(
         return false;
     }
     true
+}
+
+/// Writes what the socket takes at once of `bytes`, without waiting (most writes fit
+/// its send buffer): how many bytes it took, or `None` if the write failed, which
+/// cancels the session.
+pub(super) fn write_now(
+    dst: &OwnedWriteHalf,
+    cancel: &CancellationToken,
+    bytes: &[u8],
+) -> Option<usize> {
+    if bytes.is_empty() {
+        return Some(0);
+    }
+    match dst.try_write(bytes) {
+        Ok(n) => Some(n),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(0),
+        Err(_) => {
+            cancel.cancel();
+            None
+        }
+    }
 }
 
 /// A write half that can be closed with a reset instead of a FIN.
