@@ -54,7 +54,8 @@ impl Wake for SideFlag {
 }
 
 impl Side {
-    /// A side waker for the task `task` wakes, fired: the first poll polls both.
+    /// A side waker that wakes what `task` wakes, marked fired so that the first
+    /// poll polls both.
     fn new(task: &Waker) -> Side {
         let flag = Arc::new(SideFlag {
             fired: AtomicBool::new(true),
