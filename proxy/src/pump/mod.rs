@@ -270,13 +270,16 @@ impl<H: Handler> Pump<H> {
         self.counters.add(tally);
         result?;
         // Without a future on the way when the socket takes it all, as it mostly does.
-        let taken = write::write_now(&self.dst, &self.cancel, &self.buf.bytes()[..at])
-            .ok_or(End::Cancelled)?;
-        self.buf.advance(taken);
-        if taken < at {
-            self.write_front(at - taken).await?;
+        let ready = &self.buf.bytes()[..at];
+        let taken = write::write_now(&self.dst, &self.cancel, ready).ok_or(End::Cancelled)?;
+        let written =
+            taken == at || write::write_waiting(&mut self.dst, &self.cancel, &ready[taken..]).await;
+        self.buf.advance(at);
+        if written {
+            Ok(())
+        } else {
+            Err(End::Cancelled)
         }
-        Ok(())
     }
 
     /// Writes the first `at` bytes of the buffer and drops them from it.

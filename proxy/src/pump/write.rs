@@ -137,13 +137,21 @@ impl<H: Handler> Pump<H> {
 pub(super) async fn write_to(
     dst: &mut OwnedWriteHalf,
     cancel: &CancellationToken,
-    mut bytes: &[u8],
+    bytes: &[u8],
 ) -> bool {
     match write_now(dst, cancel, bytes) {
-        Some(n) if n == bytes.len() => return true,
-        Some(n) => bytes = &bytes[n..],
-        None => return false,
+        Some(n) => n == bytes.len() || write_waiting(dst, cancel, &bytes[n..]).await,
+        None => false,
     }
+}
+
+/// Writes `bytes`, which the socket did not take at once, waiting for room; false
+/// when the session is over (a failed write cancels it).
+pub(super) async fn write_waiting(
+    dst: &mut OwnedWriteHalf,
+    cancel: &CancellationToken,
+    bytes: &[u8],
+) -> bool {
     let written = tokio::select! {
         biased;
         written = dst.write_all(bytes) => written,
