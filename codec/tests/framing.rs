@@ -112,7 +112,7 @@ fn client_stream_split_at_every_offset() {
     }
 }
 
-/// What a proxy does with [`FrameCodec::next_frame`] and [`FrameCodec::seal_header`]:
+/// What a proxy does with [`FrameCodec::next_frame`] and [`FrameCodec::seal_forwarded`]:
 /// frames decrypted and re-encrypted where they lie in a buffer that `stream` fills in
 /// two reads split at `at`, with the bytes before the next whole frame kept.
 fn reseal_split(origin: Origin, stream: &[u8], at: usize, out_key: &[u8; 40]) -> Vec<u8> {
@@ -128,7 +128,9 @@ fn reseal_split(origin: Origin, stream: &[u8], at: usize, out_key: &[u8; 40]) ->
         buf.extend_from_slice(part);
         let mut done = 0;
         while let Some(head) = reading.next_frame(&mut buf[done..]).unwrap() {
-            writing.seal_header(&mut buf[done..done + head.header_len]);
+            writing
+                .seal_forwarded(&reading, &mut buf[done..done + head.header_len])
+                .unwrap();
             done += head.len;
         }
         out.extend_from_slice(&buf.split_to(done));

@@ -65,30 +65,11 @@ pub(crate) async fn find_key(
 /// The server pump's change of mode once `CMSG_AUTH_SESSION` was seen.
 #[derive(Debug)]
 pub(crate) enum Switch {
-    /// The session key was found: decrypt the worldserver's headers and encrypt the
-    /// gateway's.
-    Crypt(Box<Ciphers>),
+    /// The session key was found: the worldserver's headers are read with this
+    /// keystream, and written to the gateway in step with it.
+    Crypt(Box<HeaderCipher>),
     /// No session key: copy the rest as opaque bytes.
     Opaque,
-}
-
-/// The two keystreams of the server pump.
-#[derive(Debug)]
-pub(crate) struct Ciphers {
-    /// Decrypts the headers the worldserver sends.
-    pub(crate) read: HeaderCipher,
-    /// Encrypts the headers written to the gateway.
-    pub(crate) write: HeaderCipher,
-}
-
-impl Ciphers {
-    /// The server pump's keystreams for `key`.
-    pub(crate) fn server_side(key: &SessionKey) -> Box<Ciphers> {
-        Box::new(Ciphers {
-            read: HeaderCipher::server_to_client(key),
-            write: HeaderCipher::server_to_client(key),
-        })
-    }
 }
 
 /// How a pump treats what it reads: one state instead of a flag per question.

@@ -8,7 +8,7 @@ use tc9_codec::messages::{CmsgAuthSession, CmsgPlayerLogin};
 use tc9_codec::{Frame, HeaderCipher, Message, Opcode, Origin};
 use tracing::{debug, info, warn};
 
-use crate::crypt::{find_key, Ciphers, Switch};
+use crate::crypt::{find_key, Switch};
 use crate::handler::{Decision, Handler, SessionEvent};
 use crate::metrics as m;
 use crate::pump::{Flow, Pump};
@@ -152,7 +152,7 @@ impl<H: Handler> Pump<H> {
                 // The worldserver encrypts every header after its SMSG_AUTH_CHALLENGE,
                 // and the gateway decrypts every one after its CMSG_AUTH_SESSION,
                 // answers injected by the sidecar included.
-                let server_side = Ciphers::server_side(&key);
+                let server_side = Box::new(HeaderCipher::server_to_client(&key));
                 if !self
                     .send_back(Outbound::Switch(Switch::Crypt(server_side)))
                     .await
@@ -160,8 +160,8 @@ impl<H: Handler> Pump<H> {
                 {
                     return Flow::Stop;
                 }
-                self.encoder
-                    .set_cipher(Some(HeaderCipher::client_to_server(&key)));
+                // The gateway's headers go on with the keystream they came with.
+                self.encoder.follow(&self.decoder);
                 self.link = crate::crypt::Link::Framed;
                 Flow::Continue
             }

@@ -11,15 +11,31 @@ use crate::crypt::HeaderCipher;
 /// A tokio-util codec for the frames of one direction.
 ///
 /// Use one instance to read a direction and another to write it: each holds the
-/// keystream of its own leg.
+/// keystream of its own leg, or follows the reader's ([`FrameCodec::follow`]).
 #[derive(Debug)]
 pub struct FrameCodec {
     origin: Origin,
     max_size: usize,
-    /// Boxed: 258 bytes of keystream state that a plain session never needs.
-    cipher: Option<Box<HeaderCipher>>,
+    pub(super) keys: Keys,
     /// Header bytes of the frame at the front of the buffer already decrypted.
     decrypted: usize,
+}
+
+/// A codec's header keystream.
+#[derive(Debug)]
+pub(super) enum Keys {
+    /// Plain headers.
+    Off,
+    /// A keystream of its own. Boxed: 300 bytes a plain session never needs.
+    Own(Box<HeaderCipher>),
+    /// A writer in lockstep with a reader of the same stream: no state of its own,
+    /// it stands at `at` of the reader's keystream `id`.
+    Follows {
+        /// The reader's stream ([`HeaderCipher::stream_id`]).
+        stream: u64,
+        /// This writer's position in it.
+        at: u64,
+    },
 }
 
 impl FrameCodec {
@@ -28,7 +44,7 @@ impl FrameCodec {
         FrameCodec {
             origin,
             max_size: max_size.min(origin.max_size_field()),
-            cipher: None,
+            keys: Keys::Off,
             decrypted: 0,
         }
     }
@@ -50,24 +66,32 @@ impl FrameCodec {
 
     /// Starts (or stops) header encryption. Takes effect from the next header.
     pub fn set_cipher(&mut self, cipher: Option<HeaderCipher>) {
-        self.cipher = cipher.map(Box::new);
+        self.keys = match cipher {
+            Some(cipher) => Keys::Own(Box::new(cipher)),
+            None => Keys::Off,
+        };
     }
 
     /// Whether headers are encrypted.
     pub fn is_encrypted(&self) -> bool {
-        self.cipher.is_some()
+        !matches!(self.keys, Keys::Off)
     }
 
     /// Decrypts header bytes `[decrypted, upto)` in place.
     #[inline]
-    fn decrypt_upto(&mut self, src: &mut [u8], upto: usize) {
+    fn decrypt_upto(&mut self, src: &mut [u8], upto: usize) -> Result<(), FrameError> {
         let upto = upto.min(src.len());
         if upto > self.decrypted {
-            if let Some(cipher) = &mut self.cipher {
-                cipher.apply(&mut src[self.decrypted..upto]);
+            match &mut self.keys {
+                Keys::Own(cipher) => {
+                    cipher.open_header(&mut src[self.decrypted..upto], self.decrypted)
+                }
+                Keys::Off => {}
+                Keys::Follows { .. } => return Err(FrameError::KeystreamFollows),
             }
             self.decrypted = upto;
         }
+        Ok(())
     }
 }
 
@@ -112,10 +136,10 @@ impl FrameCodec {
         }
         // Every header has a size field of at least two bytes: decrypt that much at
         // once, and the third size byte of a large header after.
-        self.decrypt_upto(src, 2 + self.origin.opcode_len());
+        self.decrypt_upto(src, 2 + self.origin.opcode_len())?;
         let size_len = size_len(self.origin, src[0]);
         let header_len = size_len + self.origin.opcode_len();
-        self.decrypt_upto(src, header_len);
+        self.decrypt_upto(src, header_len)?;
         if src.len() < header_len {
             return Ok(None);
         }
@@ -158,15 +182,6 @@ impl FrameCodec {
     #[inline]
     pub fn stream_frame(&mut self) {
         self.decrypted = 0;
-    }
-
-    /// Encrypts, in place, a plain header about to be written by this codec (nothing
-    /// without a cipher): the in-place counterpart of [`Encoder::encode`].
-    #[inline]
-    pub fn seal_header(&mut self, header: &mut [u8]) {
-        if let Some(cipher) = &mut self.cipher {
-            cipher.apply(header);
-        }
     }
 }
 
@@ -252,8 +267,13 @@ impl Encoder<&Frame> for FrameCodec {
         }
         let start = dst.len();
         dst.extend_from_slice(&frame.bytes);
-        if let Some(cipher) = &mut self.cipher {
-            cipher.apply(&mut dst[start..start + frame.header_len]);
+        match &mut self.keys {
+            Keys::Own(cipher) => cipher.apply(&mut dst[start..start + frame.header_len]),
+            Keys::Off => {}
+            Keys::Follows { .. } => {
+                dst.truncate(start);
+                return Err(FrameError::KeystreamFollows);
+            }
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ use tokio_util::codec::Decoder;
 use crate::messages::Message;
 
 mod codec;
+mod follow;
 
 pub use codec::{FrameCodec, FrameHead};
 
@@ -111,6 +112,10 @@ pub enum FrameError {
         /// The codec's origin.
         codec: Origin,
     },
+    /// A writer that follows a reader's keystream was asked to read, or to write
+    /// without the reader ([`FrameCodec::detach`] it first).
+    #[error("the codec follows a reader's keystream it was not given")]
+    KeystreamFollows,
     /// The socket failed.
     #[error(transparent)]
     Io(#[from] io::Error),

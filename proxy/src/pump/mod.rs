@@ -218,10 +218,13 @@ impl<H: Handler> Pump<H> {
                     }
                     head
                 }
-                Ok(Some(head)) => {
-                    at = self.start_streaming(at, head, &mut tally);
-                    break Ok(());
-                }
+                Ok(Some(head)) => match self.start_streaming(at, head, &mut tally) {
+                    Ok(ready) => {
+                        at = ready;
+                        break Ok(());
+                    }
+                    Err(e) => break self.unframeable(e, at).await,
+                },
                 Ok(None) => break Ok(()),
                 Err(e) => {
                     let written = self.unframeable(e, at).await;
@@ -235,8 +238,10 @@ impl<H: Handler> Pump<H> {
             }
             if !self.watched(head.opcode) {
                 self.counters.tally(&mut tally, head.opcode, head.len);
-                self.encoder
-                    .seal_header(&mut self.buf.bytes_mut()[at..at + head.header_len]);
+                let header = &mut self.buf.bytes_mut()[at..at + head.header_len];
+                if let Err(e) = self.encoder.seal_forwarded(&self.decoder, header) {
+                    break self.unframeable(e, at).await;
+                }
                 at = end;
                 if head.opcode == Opcode::SMSG_AUTH_CHALLENGE && self.origin == Origin::Server {
                     if let Some(switch) = self.link.challenge_passed() {
@@ -296,22 +301,27 @@ impl<H: Handler> Pump<H> {
     /// The incomplete frame `head` at `at`, if nobody watches it: its
     /// header sealed and what has come of it made ready, the rest to follow as it
     /// arrives. Returns where the bytes ready to go end.
-    fn start_streaming(&mut self, at: usize, head: FrameHead, tally: &mut m::Tally) -> usize {
+    fn start_streaming(
+        &mut self,
+        at: usize,
+        head: FrameHead,
+        tally: &mut m::Tally,
+    ) -> Result<usize, FrameError> {
         if self.recorder.is_some() {
-            return at;
+            return Ok(at);
         }
         // The challenge decides the crypt switch; it is small and read whole.
         if self.watched(head.opcode) || head.opcode == Opcode::SMSG_AUTH_CHALLENGE {
-            return at;
+            return Ok(at);
         }
+        let header = &mut self.buf.bytes_mut()[at..at + head.header_len];
+        self.encoder.seal_forwarded(&self.decoder, header)?;
         self.decoder.stream_frame();
         self.first_frame = None;
         self.counters.tally(tally, head.opcode, head.len);
-        self.encoder
-            .seal_header(&mut self.buf.bytes_mut()[at..at + head.header_len]);
         let here = self.buf.len() - at;
         self.streaming = head.len - here;
-        self.buf.len()
+        Ok(self.buf.len())
     }
 
     /// A framing error in the buffer at `at`: plain streams go opaque from there,

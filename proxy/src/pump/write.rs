@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 
 use super::Pump;
 use crate::crypt::Link;
-use crate::crypt::{Ciphers, Switch};
+use crate::crypt::Switch;
 use crate::handler::Handler;
 use crate::session::Outbound;
 
@@ -27,6 +27,11 @@ impl<H: Handler> Pump<H> {
     /// Writes frames to `dst`, headers sealed by this leg's cipher.
     pub(crate) async fn write_frames(&mut self, frames: impl IntoIterator<Item = Frame>) -> bool {
         let mut out = BytesMut::new();
+        // Frames the reader did not read: the writer needs a keystream of its own.
+        if let Err(e) = self.encoder.detach(&self.decoder) {
+            warn!(error = %e, "the header keystream is lost; ending the session");
+            return false;
+        }
         for frame in frames {
             if let Err(e) = self.encoder.encode(&frame, &mut out) {
                 warn!(error = %e, "dropping a frame the pump cannot encode");
@@ -73,11 +78,10 @@ impl<H: Handler> Pump<H> {
     /// Applies a crypt switch to the frames read from here on.
     pub(crate) fn switch(&mut self, switch: Switch) {
         match switch {
-            Switch::Crypt(ciphers) => {
+            Switch::Crypt(cipher) => {
                 debug!(side = %self.origin, "headers encrypted from here on");
-                let Ciphers { read, write } = *ciphers;
-                self.decoder.set_cipher(Some(read));
-                self.encoder.set_cipher(Some(write));
+                self.decoder.set_cipher(Some(*cipher));
+                self.encoder.follow(&self.decoder);
                 self.link = Link::Framed;
             }
             Switch::Opaque => {
