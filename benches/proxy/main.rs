@@ -16,8 +16,8 @@
 //! the gateway `CMSG_AUTH_SESSION` (account `BENCH<i>`), the worldserver
 //! `SMSG_AUTH_RESPONSE`; in `wotlk-crypt` mode both ends encrypt every later header
 //! with the account's session key (ARC4-drop1024), and the sidecar, which finds the
-//! key in a temporary MariaDB database, decrypts and re-encrypts each header on both
-//! legs. The relay and a direct connection carry the same bytes opaquely.
+//! key in a temporary MariaDB database, decrypts each header on both legs and seals
+//! it again for the next (the bytes it came as, while no frame was added or dropped). The relay and a direct connection carry the same bytes opaquely.
 //!
 //! Traffic: each gateway request is a client frame with a 16..200-byte body (97 %),
 //! 200..1,024 (2 %) or 1..4 KiB (1 %); the worldserver answers each with a server

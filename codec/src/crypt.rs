@@ -1,9 +1,11 @@
 //! The WotLK world header cipher: ARC4 with the first 1024 keystream bytes dropped,
 //! keyed with HMAC-SHA1(seed, session key). Only headers are encrypted.
 //!
-//! Each direction of a connection has its own keystream. A proxy that injects or drops
-//! packets keeps four: decrypt and re-encrypt on the client leg, decrypt and re-encrypt
-//! on the server leg.
+//! Each direction of a connection has its own keystream. A proxy between the two ends
+//! reads each direction with that direction's keystream and writes it on with the
+//! same one: while it forwards every header unchanged the writer follows the reader
+//! and keeps no state ([`crate::FrameCodec::follow`]); once it injects or drops a
+//! frame, the writer holds a copy of its own, moved to its place in the stream.
 
 use std::fmt;
 

@@ -1,7 +1,7 @@
 //! One direction of a session: reads its peer, writes the other side.
 //!
 //! A pump reads a chunk, walks the frames in it where they lie (headers decrypted
-//! and re-encrypted in place in `wotlk-crypt` mode) and writes the chunk onward in
+//! and sealed again in place in `wotlk-crypt` mode) and writes the chunk onward in
 //! one write, the way a plain relay copies bytes. A frame nobody watches is not held
 //! for its last byte: once its header is in, what has come of it goes on, and the
 //! rest follows as it arrives (when capturing, frames are held whole for the
