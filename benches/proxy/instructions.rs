@@ -6,7 +6,9 @@
 //!
 //! Instructions are counted by valgrind's callgrind, system calls natively by `perf
 //! stat -e raw_syscalls:sys_enter` attached once the process listens (under valgrind
-//! `clock_gettime` is a system call; natively it is a vDSO call). Each process runs
+//! `clock_gettime` is a system call; natively it is a vDSO call), with the socket
+//! calls and the waits (`epoll_wait`, `futex`) printed apart: the waits follow
+//! the timing of each run, the socket calls the design. Each process runs
 //! twice per tool on the same kind of traffic, once with more round trips than the
 //! other; both runs pay the same start-up, handshakes and shutdown, so the difference
 //! divided by the extra frames is the cost of a frame. Counting starts once every
@@ -28,6 +30,7 @@
 
 use std::process::{Child, Command, Stdio};
 
+use super::counts::{read_instructions, read_syscalls, Syscalls, PERF_EVENTS};
 use super::*;
 
 /// The relay process's entry point: `relay LISTEN UPSTREAM`, until SIGTERM.
@@ -214,7 +217,7 @@ impl Counted {
             Tool::Perf => {
                 self.perf = Some(
                     Command::new("perf")
-                        .args(["stat", "-e", "raw_syscalls:sys_enter", "-x", ",", "-o"])
+                        .args(["stat", "-e", &PERF_EVENTS.join(","), "-x", ",", "-o"])
                         .arg(&self.out)
                         .arg("-p")
                         .arg(self.child.id().to_string())
@@ -229,8 +232,9 @@ impl Counted {
         Ok(())
     }
 
-    /// Stops the counting and the process; what was counted.
-    fn finish(mut self) -> Result<u64> {
+    /// Stops the counting and the process; what was counted: instructions, or one
+    /// figure per [`PERF_EVENTS`] entry.
+    fn finish(mut self) -> Result<Vec<u64>> {
         if let Some(mut perf) = self.perf.take() {
             signal(perf.id(), libc::SIGINT);
             perf.wait()?;
@@ -240,7 +244,7 @@ impl Counted {
         self.world.abort();
         ensure!(status.success(), "the counted process exited with {status}");
         let count = match self.tool {
-            Tool::Callgrind => read_instructions(&self.out),
+            Tool::Callgrind => read_instructions(&self.out).map(|n| vec![n]),
             Tool::Perf => read_syscalls(&self.out),
         };
         if std::env::var_os("TC9_BENCH_CG_KEEP").is_some() {
@@ -251,57 +255,6 @@ impl Counted {
         let _ = std::fs::remove_file(self.out.with_extension("err"));
         count
     }
-}
-
-/// The system calls `perf stat -x ,` wrote to `out` (`12345,,raw_syscalls:sys_enter,...`).
-fn read_syscalls(out: &std::path::Path) -> Result<u64> {
-    let text = std::fs::read_to_string(out)?;
-    let line = text
-        .lines()
-        .find(|l| l.contains("raw_syscalls:sys_enter"))
-        .context("perf wrote its count")?;
-    Ok(line.split(',').next().unwrap_or("").trim().parse()?)
-}
-
-/// The instructions callgrind counted in `out` (or, with `--separate-threads=yes` in
-/// `VALGRIND_OPTS`, summed over its per-thread files, each printed).
-fn read_instructions(out: &std::path::Path) -> Result<u64> {
-    let dir = out.parent().context("a directory")?;
-    let name = out
-        .file_name()
-        .context("a file name")?
-        .to_string_lossy()
-        .into_owned();
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|f| f.to_string_lossy().starts_with(&name))
-        })
-        .collect();
-    files.sort();
-    let mut count = 0;
-    let mut read = 0;
-    for file in &files {
-        let text = std::fs::read_to_string(file)?;
-        // With threads separated, the file named `out` itself holds no counts.
-        let Some(totals) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("totals:"))
-            .or_else(|| text.lines().find_map(|l| l.strip_prefix("summary:")))
-        else {
-            continue;
-        };
-        read += 1;
-        let instructions: u64 = totals.split_whitespace().next().context("Ir")?.parse()?;
-        if files.len() > 1 {
-            eprintln!("  {}: {instructions} instructions", file.display());
-        }
-        count += instructions;
-    }
-    ensure!(read > 0, "callgrind wrote no totals in {}", out.display());
-    Ok(count)
 }
 
 /// A session of the counted traffic, its handshake done.
@@ -362,7 +315,7 @@ async fn drive(sessions: Vec<Session>, rounds: usize) -> Result<()> {
 
 /// Counts `target` over both runs with each tool; instructions and syscalls per
 /// forwarded frame.
-fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<(f64, f64)> {
+fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<(f64, Syscalls)> {
     let (short, long) = round_trips(n);
     // Each round trip forwards two frames: the request and its answer.
     let frames = (2 * n * (long - short)) as f64;
@@ -394,9 +347,22 @@ fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<
                 .context("the counted traffic timed out")??;
             counts.push(counted.finish()?);
         }
-        figures.push((counts[1] as f64 - counts[0] as f64) / frames);
+        let extra: Vec<f64> = counts[1]
+            .iter()
+            .zip(&counts[0])
+            .map(|(long, short)| (*long as f64 - *short as f64) / frames)
+            .collect();
+        figures.push(extra);
     }
-    Ok((figures[0], figures[1]))
+    let sys = &figures[1];
+    Ok((
+        figures[0][0],
+        Syscalls {
+            total: sys[0],
+            socket: sys[1] + sys[2],
+            waits: sys[3] + sys[4],
+        },
+    ))
 }
 
 /// Prints instructions and syscalls per forwarded frame, relay and sidecar, for every
@@ -417,10 +383,16 @@ pub(crate) fn run(bench: &Bench<'_>, links: &[Link]) -> Result<()> {
             let (sidecar_ir, sidecar_sys) = per_frame(bench, Target::Sidecar, link, n)?;
             let ratio = sidecar_ir / relay_ir;
             println!(
-                "{:<11} {n:>5} sessions: instructions/frame relay {relay_ir:.0}, sidecar {sidecar_ir:.0} ({ratio:.2}x; target <= 1.00x: {}); syscalls/frame relay {relay_sys:.2}, sidecar {sidecar_sys:.2} ({}) [{:.0} s]",
+                "{:<11} {n:>5} sessions: instructions/frame relay {relay_ir:.0}, sidecar {sidecar_ir:.0} ({ratio:.2}x; target <= 1.00x: {}); syscalls/frame relay {:.2}, sidecar {:.2} ({}; socket calls {:.2} vs {:.2}, waits {:.2} vs {:.2}) [{:.0} s]",
                 link.name(),
                 if ratio <= 1.0 { "met" } else { "NOT met" },
-                if sidecar_sys <= relay_sys * 1.01 { "no more than the relay" } else { "MORE than the relay" },
+                relay_sys.total,
+                sidecar_sys.total,
+                if sidecar_sys.total <= relay_sys.total * 1.01 { "no more than the relay" } else { "MORE than the relay" },
+                relay_sys.socket,
+                sidecar_sys.socket,
+                relay_sys.waits,
+                sidecar_sys.waits,
                 started.elapsed().as_secs_f64(),
             );
         }

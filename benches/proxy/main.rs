@@ -71,6 +71,7 @@
 //! not fit even so are capped, with a note (raise the limit with `ulimit -n`). Without MariaDB the crypt rows print
 //! "skipped".
 
+mod counts;
 mod ends;
 mod fleet;
 mod instructions;
