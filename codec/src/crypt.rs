@@ -87,7 +87,7 @@ impl Arc4 {
 pub struct HeaderCipher {
     rc4: Arc4,
     /// Fingerprint of the ARC4 key: two ciphers with the same one are one stream.
-    id: u64,
+    id: u32,
     /// Keystream bytes used so far, the dropped 1024 not counted.
     pos: u64,
     /// Where the header being read began ([`HeaderCipher::open_header`]).
@@ -105,9 +105,7 @@ impl HeaderCipher {
         let mut rc4 = Arc4::new(&key);
         let mut drop = [0u8; 1024];
         rc4.apply(&mut drop);
-        let id = u64::from_le_bytes([
-            key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
-        ]);
+        let id = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
         HeaderCipher {
             rc4,
             id,
@@ -171,7 +169,7 @@ impl HeaderCipher {
     }
 
     /// The fingerprint of this keystream's key.
-    pub(crate) fn stream_id(&self) -> u64 {
+    pub(crate) fn stream_id(&self) -> u32 {
         self.id
     }
 

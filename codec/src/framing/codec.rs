@@ -29,10 +29,11 @@ pub(super) enum Keys {
     /// A keystream of its own. Boxed: 300 bytes a plain session never needs.
     Own(Box<HeaderCipher>),
     /// A writer in lockstep with a reader of the same stream: no state of its own,
-    /// it stands at `at` of the reader's keystream `id`.
+    /// it stands at `at` of the reader's keystream `stream`. (A `u32` fingerprint
+    /// keeps the codec at 16 bytes, as many as four of them in every session.)
     Follows {
         /// The reader's stream ([`HeaderCipher::stream_id`]).
-        stream: u64,
+        stream: u32,
         /// This writer's position in it.
         at: u64,
     },

@@ -101,3 +101,12 @@ impl FrameCodec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Four codecs sit in every session, idle or not.
+    #[test]
+    fn the_keystream_state_costs_no_more_than_a_pointer_and_a_position() {
+        assert_eq!(std::mem::size_of::<super::Keys>(), 16);
+    }
+}
