@@ -30,14 +30,28 @@ const SMSG_COMPRESSED_UPDATE_OBJECT: u16 = 0x1F6;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_frames_stream_through() -> Result<()> {
     for crypt in [false, true] {
-        timeout(WHOLE_TEST, large_frame_streamed_body(crypt))
+        timeout(WHOLE_TEST, large_frame_streamed_body(crypt, false))
             .await
             .context("the test timed out")??;
     }
     Ok(())
 }
 
-async fn large_frame_streamed_body(crypt: bool) -> Result<()> {
+/// An answer the sidecar decides while a large frame is passing through to the
+/// gateway is written after that frame's last byte, never inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_waits_for_the_frame_passing_through() -> Result<()> {
+    for crypt in [false, true] {
+        timeout(WHOLE_TEST, large_frame_streamed_body(crypt, true))
+            .await
+            .context("the test timed out")??;
+    }
+    Ok(())
+}
+
+/// The large frame streamed; with `answer_mid_frame`, the gateway sends a frame the
+/// sidecar answers while the frame's last KiB is still held back.
+async fn large_frame_streamed_body(crypt: bool, answer_mid_frame: bool) -> Result<()> {
     const HELD: usize = 1024;
     let (db, client_crypto, server_crypto) = keyed_account("stream", CRYPT_ACCOUNT, 6).await?;
     let (listener, ws_addr) = worldserver_listener().await?;
@@ -45,7 +59,9 @@ async fn large_frame_streamed_body(crypt: bool) -> Result<()> {
     if !crypt {
         config.link_mode = LinkMode::Plain;
     }
-    let sidecar = start_sidecar_with(config, CharterStub::default()).await?;
+    let stub = CharterStub::default();
+    let handled = stub.handled.clone();
+    let sidecar = start_sidecar_with(config, stub).await?;
     let large = Packet::new(SMSG_COMPRESSED_UPDATE_OBJECT, pattern(11, 40 * 1024));
     let (seen, start_seen) = oneshot::channel::<()>();
     let sent = large.clone();
@@ -91,17 +107,39 @@ async fn large_frame_streamed_body(crypt: bool) -> Result<()> {
     })
     .await;
     let streamed = arrived.is_ok();
+    let sign = petition_sign(42);
+    if streamed && answer_mid_frame {
+        gw.send(&sign).await?;
+        timeout(STEP, async {
+            while handled.lock().unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .context("the sign was not handled")?;
+        // Time for the answer to reach the server side's inbox, and to be written
+        // if it were not held.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = seen.send(());
     ensure!(
         streamed,
         "crypt {crypt}: the frame's first {before_held} bytes did not arrive before its last {HELD}"
     );
     assert_eq!(gw.expect().await?, large, "crypt {crypt}: the whole frame");
-    assert_eq!(
-        gw.expect().await?,
-        pong(7),
-        "crypt {crypt}: the frame after it"
-    );
+    let mut after = vec![gw.expect().await?];
+    let mut expected = vec![pong(7)];
+    if answer_mid_frame {
+        // The answer and the worldserver's next frame race; both come after it.
+        after.push(gw.expect().await?);
+        expected.push(Packet::new(
+            Opcode::SMSG_PETITION_SIGN_RESULTS.0,
+            sign_results_body(&sign.body),
+        ));
+        after.sort_by_key(|p| p.opcode);
+        expected.sort_by_key(|p| p.opcode);
+    }
+    assert_eq!(after, expected, "crypt {crypt}: the frames after it");
     gw.finish().await?;
     join(worldserver, "worldserver").await?;
     sidecar.stop().await?;

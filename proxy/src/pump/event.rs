@@ -89,7 +89,10 @@ impl<H: Handler> Pump<H> {
         };
         if side.flag.fired.swap(false, Ordering::AcqRel) {
             let mut side_cx = Context::from_waker(&side.waker);
-            if self.inbox_open {
+            // Nothing goes between the bytes of a frame passing through: the inbox
+            // waits for its last byte (and is polled again then).
+            let mid_frame = self.streaming > 0;
+            if self.inbox_open && !mid_frame {
                 if let Poll::Ready(item) = self.inbox.poll_recv(&mut side_cx) {
                     side.fire();
                     return Poll::Ready(Event::Inbox(item));
@@ -97,6 +100,9 @@ impl<H: Handler> Pump<H> {
             }
             if cancelled.poll(&mut side_cx).is_ready() {
                 return Poll::Ready(Event::Cancelled);
+            }
+            if mid_frame {
+                side.fire();
             }
         }
         if let Poll::Ready(read) = self.poll_read(cx) {
