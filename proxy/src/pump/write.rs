@@ -27,10 +27,14 @@ impl<H: Handler> Pump<H> {
     /// Writes frames to `dst`, headers sealed by this leg's cipher.
     pub(crate) async fn write_frames(&mut self, frames: impl IntoIterator<Item = Frame>) -> bool {
         let mut out = BytesMut::new();
-        // Frames the reader did not read: the writer needs a keystream of its own.
-        if let Err(e) = self.encoder.detach(&self.decoder) {
-            warn!(error = %e, "the header keystream is lost; ending the session");
-            return false;
+        let mut frames = frames.into_iter().peekable();
+        // Frames the reader did not read: the writer needs a keystream of its own
+        // (only when there is one to write: an empty batch leaves it following).
+        if frames.peek().is_some() {
+            if let Err(e) = self.encoder.detach(&self.decoder) {
+                warn!(error = %e, "the header keystream is lost; ending the session");
+                return false;
+            }
         }
         for frame in frames {
             if let Err(e) = self.encoder.encode(&frame, &mut out) {
