@@ -15,6 +15,18 @@ pub(crate) struct Syscalls {
     pub(crate) waits: f64,
 }
 
+impl Syscalls {
+    /// The figures per frame of the [`PERF_EVENTS`] counts, in that list's order.
+    pub(crate) fn from_events(per_event: &[f64]) -> Syscalls {
+        let at = |n: usize| per_event.get(n).copied().unwrap_or(0.0);
+        Syscalls {
+            total: at(0),
+            socket: at(1) + at(2),
+            waits: at(3) + at(4),
+        }
+    }
+}
+
 /// What `perf stat` counts: every system call, then the socket reads and writes,
 /// then the waits (a worker parking in `epoll_wait`, or waking another by `futex`).
 pub(crate) const PERF_EVENTS: [&str; 5] = [

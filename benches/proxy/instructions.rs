@@ -354,15 +354,7 @@ fn per_frame(bench: &Bench<'_>, target: Target, link: Link, n: usize) -> Result<
             .collect();
         figures.push(extra);
     }
-    let sys = &figures[1];
-    Ok((
-        figures[0][0],
-        Syscalls {
-            total: sys[0],
-            socket: sys[1] + sys[2],
-            waits: sys[3] + sys[4],
-        },
-    ))
+    Ok((figures[0][0], Syscalls::from_events(&figures[1])))
 }
 
 /// Prints instructions and syscalls per forwarded frame, relay and sidecar, for every

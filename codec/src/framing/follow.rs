@@ -58,7 +58,9 @@ impl FrameCodec {
             return Ok(());
         };
         match reader.own_cipher() {
-            Some(read) if read.same_stream(own) && read.head_at() == own.position() => {
+            Some(read)
+                if read.stream_id() == own.stream_id() && read.head_at() == own.position() =>
+            {
                 read.reseal(header);
                 self.keys = Keys::Follows {
                     stream: read.stream_id(),
