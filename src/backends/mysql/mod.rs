@@ -3,9 +3,9 @@
 //! the charter's [`CharterStore`]).
 
 use mysql_async::prelude::*;
-use mysql_async::{Opts, Pool, TxOpts};
-use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{Notice, Roster, Signed};
+use mysql_async::{Opts, Pool};
+use tc9_charter::rules::{Guild, Petition, Player, Signature};
+use tc9_charter::Roster;
 use tc9_proxy::crypt::{KeyLookup, KeySource, SessionKey};
 
 use super::metrics::{timed, DB};
@@ -14,6 +14,7 @@ mod notices;
 mod port;
 mod preflight;
 mod rows;
+mod sign;
 
 pub use notices::NOTICE_TABLE;
 pub use preflight::{check, Consequence, Finding, Outcome, Schema};
@@ -270,117 +271,6 @@ impl Db {
                 id,
                 members.into_iter().map(|(g, Text(n))| (g, n)).collect(),
             )))
-        })
-        .await
-    }
-
-    /// Signs the petition `petition_guid` for `signer` under AzerothCore's rules, in one
-    /// transaction that holds the petition's row lock, so that signers racing on any
-    /// number of sidecars end with exactly the rows the rules allow.
-    ///
-    /// Returns `None` when the petition does not exist, else the petition and the
-    /// verdict; a [`SignVerdict::Record`] has been committed, and with it (and with
-    /// an already-signed verdict) the owner's notice.
-    pub async fn sign(
-        &self,
-        seen: &Petition,
-        signer: &Player,
-        invited: bool,
-        rules: &Rules,
-    ) -> Result<Option<Signed>, StoreError> {
-        timed(DB, "sign", async move {
-            let mut conn = self.notice_conn().await?;
-            let mut tx = conn.start_transaction(TxOpts::default()).await?;
-            // Lock the charter's row by its primary key (petitionguid has no index of
-            // its own) and its signatures, in one statement, and check it is still the
-            // charter seen. Every signer of a charter queues on its row first.
-            let rows: Vec<LockedRow> = all(
-                &mut tx,
-                "SELECT p.petitionguid, p.petition_id, p.ownerguid, p.name, p.type, \
-                     s.playerguid, s.player_account FROM petition p \
-                     LEFT JOIN petition_sign s ON s.petition_id = p.petition_id \
-                     WHERE p.ownerguid = ? AND p.type = ? FOR UPDATE",
-                (seen.owner_guid, seen.kind),
-            )
-            .await?;
-            let petition = match rows.first() {
-                Some(row) if row.0 == seen.petition_guid => {
-                    petition_from_row((row.0, row.1, row.2, row.3.clone(), row.4))
-                }
-                _ => return Ok(None),
-            };
-            // Sorted here: an ORDER BY over the join would sort in a temporary table.
-            let mut signatures: Vec<Signature> = rows
-                .into_iter()
-                .filter_map(|row| match (row.5, row.6) {
-                    (Some(player_guid), Some(account)) => Some(Signature {
-                        player_guid,
-                        account,
-                    }),
-                    _ => None,
-                })
-                .collect();
-            signatures.sort_by_key(|s| s.player_guid);
-            // Membership can change while a character plays: the rules read it here,
-            // with the owner's race.
-            let (owner_race, guild_id): (Option<u8>, Option<u32>) = first(
-                &mut tx,
-                "SELECT (SELECT race FROM characters WHERE guid = ?), \
-                     (SELECT guildid FROM guild_member WHERE guid = ?)",
-                (petition.owner_guid, signer.guid),
-            )
-            .await?
-            .unwrap_or_default();
-            let signer = &Player {
-                guild_id,
-                ..signer.clone()
-            };
-            let verdict = rules::judge_sign(
-                &petition,
-                &signatures,
-                signer,
-                owner_race.unwrap_or(0),
-                invited,
-                rules,
-            );
-            if let SignVerdict::Record(_) = verdict {
-                tx.exec_drop(
-                    "INSERT INTO petition_sign \
-                     (ownerguid, petitionguid, petition_id, playerguid, player_account, type) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        petition.owner_guid,
-                        petition.petition_guid,
-                        petition.petition_id,
-                        signer.guid,
-                        signer.account,
-                        petition.kind,
-                    ),
-                )
-                .await?;
-            }
-            let notice = match tc9_charter::owner_notice(&petition, &verdict) {
-                Some((owner, payload)) => {
-                    tx.exec_drop(notices::INSERT_NOTICE, (owner, &payload))
-                        .await?;
-                    let id = tx.last_insert_id().map_or(0, |id| id as i64);
-                    tx.commit().await?;
-                    Some(Notice {
-                        id,
-                        character: owner,
-                        payload,
-                    })
-                }
-                None => {
-                    tx.rollback().await?;
-                    None
-                }
-            };
-            Ok(Some(Signed {
-                petition,
-                verdict,
-                notice,
-            }))
         })
         .await
     }
