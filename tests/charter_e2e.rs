@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use mysql_async::prelude::Queryable;
 use tc9_charter::{Directory, EventKind};
 use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
 use tc9_codec::messages::{
@@ -240,6 +241,34 @@ async fn charter_flow() -> Result<()> {
     assert_eq!(owner_copy.as_bytes(), signer_copy.as_bytes());
     assert!(signer.fence().await?.is_empty());
     assert!(owner.fence().await?.is_empty());
+
+    // -- B claimed that notice for A as it recorded it; A wrote it without a claim
+    // of its own and settled it. A wake-up bringing it again writes nothing: the
+    // owner's next frame is the next signature's.
+    let (id, payload, claimed_by) = tc9_testkit::wait::eventually(
+        "A to settle the owner's notice",
+        Duration::from_secs(5),
+        || async {
+            let row: Option<(i64, Vec<u8>, String)> = db
+                .pool
+                .get_conn()
+                .await?
+                .query_first(
+                    "SELECT id, payload, claimed_by FROM tc9_sidecar_notice \
+                     WHERE character_guid = 1 AND delivered IS NOT NULL ORDER BY id DESC LIMIT 1",
+                )
+                .await?;
+            Ok(row)
+        },
+    )
+    .await?;
+    assert_eq!(claimed_by, "A");
+    let again = tc9_charter::Notice {
+        id,
+        character: 1,
+        payload,
+    };
+    bus(&b)?.wake("A", 1, Some(&again), true).await?;
 
     // -- 3, a second character of account 2, signs on B: already signed.
     let mut alt = Gateway::logged_in(b.addr(), "alt 3 @B", 3).await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tc9_charter::{
-    Directory, EventKind, Notice, Petition, Player, Rules, Settle, SignVerdict, Wakeup,
+    Deliverer, Directory, EventKind, Notice, Petition, Player, Rules, Settle, SignVerdict, Wakeup,
 };
 use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::backends::postgres::Bus;
@@ -103,7 +103,7 @@ async fn signing_writes_native_rows() {
 
     let seen = store.petition(500).await.unwrap().expect("the charter");
     let signed = store
-        .sign(&seen, &player(2, 20), false, &rules)
+        .sign(&seen, &player(2, 20), false, &rules, &Deliverer::default())
         .await
         .unwrap()
         .unwrap();
@@ -113,8 +113,13 @@ async fn signing_writes_native_rows() {
     );
     let first = signed.notice.expect("the owner's notice");
     assert_eq!(first.character, 1);
+    assert_eq!(signed.held_for, None);
+    // The owner's sidecar, found before the notice is recorded, holds it from the
+    // start.
+    let deliverer = Deliverer::default();
+    deliverer.found(Some("A".to_owned()));
     let signed = store
-        .sign(&seen, &player(3, 20), false, &rules)
+        .sign(&seen, &player(3, 20), false, &rules, &deliverer)
         .await
         .unwrap()
         .unwrap();
@@ -122,11 +127,13 @@ async fn signing_writes_native_rows() {
         matches!(signed.verdict, SignVerdict::AlreadySigned(_)),
         "{signed:?}"
     );
+    assert_eq!(signed.held_for.as_deref(), Some("A"));
     let second = signed.notice.expect("the owner's notice");
     assert!(second.id > first.id);
+    let hold = Duration::from_secs(10);
+    assert!(!store.claim_one(second.id, "B", hold).await.unwrap());
     // A notice claimed by its id is held as a claim by character holds it: B cannot
     // take A's, A can renew its own, a delivered one is nobody's.
-    let hold = Duration::from_secs(10);
     assert!(store.claim_one(second.id, "A", hold).await.unwrap());
     assert!(!store.claim_one(second.id, "B", hold).await.unwrap());
     assert!(store.claim_one(second.id, "A", hold).await.unwrap());
@@ -150,7 +157,7 @@ async fn signing_writes_native_rows() {
         ..seen.clone()
     };
     assert!(store
-        .sign(&gone, &player(2, 20), false, &rules)
+        .sign(&gone, &player(2, 20), false, &rules, &Deliverer::default())
         .await
         .unwrap()
         .is_none());
@@ -182,14 +189,16 @@ async fn a_failed_signing_transaction_is_rolled_back() {
     db.exec("RENAME TABLE guild_member TO guild_member_gone", ())
         .await
         .unwrap();
-    let failed = store.sign(&seen, &player(2, 20), false, &rules).await;
+    let failed = store
+        .sign(&seen, &player(2, 20), false, &rules, &Deliverer::default())
+        .await;
     assert!(failed.is_err(), "{failed:?}");
     db.exec("RENAME TABLE guild_member_gone TO guild_member", ())
         .await
         .unwrap();
     let next = tokio::time::timeout(
         Duration::from_secs(5),
-        other.sign(&seen, &player(3, 30), false, &rules),
+        other.sign(&seen, &player(3, 30), false, &rules, &Deliverer::default()),
     )
     .await
     .expect("the next signer is not held up by an open transaction")
@@ -248,7 +257,13 @@ async fn racing_signers_never_exceed_nine_or_repeat_an_account() {
                 barrier.wait().await;
                 let seen = store.petition(petition).await.unwrap().unwrap();
                 store
-                    .sign(&seen, &player(1000 + i, account), false, &Rules::default())
+                    .sign(
+                        &seen,
+                        &player(1000 + i, account),
+                        false,
+                        &Rules::default(),
+                        &Deliverer::default(),
+                    )
                     .await
                     .unwrap()
                     .unwrap()
@@ -331,7 +346,7 @@ async fn bus_presence_outbox_and_wake_ups() {
         character: 42,
         payload: vec![0, 22, 0xBF, 1],
     };
-    a.wake(odd, 42, Some(&notice)).await.unwrap();
+    a.wake(odd, 42, Some(&notice), true).await.unwrap();
     let woken = tokio::time::timeout(Duration::from_secs(5), listener.notified())
         .await
         .expect("NOTIFY wakes the target")
@@ -340,7 +355,8 @@ async fn bus_presence_outbox_and_wake_ups() {
         woken,
         Wakeup::Notice {
             character: 42,
-            ready: Some(notice)
+            ready: Some(notice),
+            held: true,
         }
     );
 

@@ -16,7 +16,7 @@ use tracing::{debug, warn, Instrument};
 
 use crate::guilds::GuildCache;
 use crate::metrics as m;
-use crate::ports::{BackendError, CharterStore, Directory, EventKind};
+use crate::ports::{BackendError, CharterStore, Deliverer, Directory, EventKind};
 use crate::presence::{CharterSession, LocalSessions, Session};
 use crate::rules::{Player, Rules};
 use crate::{cmd, outbox, upkeep};
@@ -74,9 +74,10 @@ pub(crate) struct Core<S, D> {
     pub(crate) in_flight: std::sync::Mutex<HashSet<u32>>,
     /// Notice outcomes the store did not take yet, by notice id.
     pub(crate) unsettled: std::sync::Mutex<std::collections::HashMap<i64, crate::ports::Settle>>,
-    /// Notices in hand (carried by a wake-up or recorded here), to claim by id and
-    /// deliver.
-    pub(crate) ready: std::sync::Mutex<Vec<crate::ports::Notice>>,
+    /// Notices in hand (carried by a wake-up or recorded here), to deliver.
+    pub(crate) ready: std::sync::Mutex<Vec<crate::outbox::InHand>>,
+    /// The notices this process wrote last.
+    pub(crate) written: std::sync::Mutex<crate::outbox::Written>,
     /// Wakes the notice consumer (a character is due).
     pub(crate) wake: Notify,
     /// Wakes the bus event consumer.
@@ -124,6 +125,7 @@ impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
                 guilds: GuildCache::default(),
                 due: Default::default(),
                 ready: Default::default(),
+                written: Default::default(),
                 in_flight: Default::default(),
                 unsettled: Default::default(),
                 wake: Notify::new(),
@@ -196,7 +198,7 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         }
         let payload = outbox::encode_frames(frames);
         self.bounded(self.store.post(character, &payload)).await?;
-        if let Err(e) = self.wake_at(character, at, None).await {
+        if let Err(e) = self.wake_at(character, at, None, None).await {
             warn!(character, error = %e, "could not wake the character's sidecar; its poll will deliver");
         }
         Ok(true)
@@ -204,20 +206,25 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
 
     /// Has the notices of `character`, found at `at`, delivered now; `ready`, when
     /// given, is one of them in hand, handed to the consumer here or carried by the
-    /// wake-up of the sidecar at `at`.
+    /// wake-up of the sidecar at `at`, and held by that sidecar when it is
+    /// `held_for`.
     async fn wake_at(
         &self,
         character: u32,
         at: &Whereabouts,
         ready: Option<crate::ports::Notice>,
+        held_for: Option<&str>,
     ) -> Result<(), Failure> {
         match (at, &self.bus) {
             (Whereabouts::Here, _) => match ready {
-                Some(notice) => self.ready(notice),
+                Some(notice) => {
+                    self.ready(notice, held_for == Some(self.settings.sidecar_id.as_str()))
+                }
                 None => self.due(character),
             },
             (Whereabouts::Behind(sidecar), Some(bus)) => {
-                self.bounded(bus.wake(sidecar, character, ready.as_ref()))
+                let held = held_for == Some(sidecar.as_str());
+                self.bounded(bus.wake(sidecar, character, ready.as_ref(), held))
                     .await?
             }
             _ => {}
@@ -225,14 +232,26 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         Ok(())
     }
 
-    /// Where `character` plays, looked up off the caller's path.
+    /// Where `character` plays, looked up off the caller's path; `deliverer` learns
+    /// the sidecar as soon as it is found.
     pub(crate) fn locate(
         self: &Arc<Self>,
         character: u32,
+        deliverer: Deliverer,
     ) -> JoinHandle<Result<Whereabouts, Failure>> {
         let core = Arc::clone(self);
-        self.tasks
-            .spawn(async move { core.whereabouts(character).await }.in_current_span())
+        self.tasks.spawn(
+            async move {
+                let at = core.whereabouts(character).await;
+                deliverer.found(match &at {
+                    Ok(Whereabouts::Here) => Some(core.settings.sidecar_id.clone()),
+                    Ok(Whereabouts::Behind(sidecar)) => Some(sidecar.clone()),
+                    Ok(Whereabouts::Offline) | Err(_) => None,
+                });
+                at
+            }
+            .in_current_span(),
+        )
     }
 
     /// Hurries the delivery of a notice already recorded, off the caller's path
@@ -242,12 +261,17 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         let core = Arc::clone(self);
         self.tasks.spawn(
             async move {
-                let OwnerNotice { owner, at, notice } = told;
+                let OwnerNotice {
+                    owner,
+                    at,
+                    notice,
+                    held_for,
+                } = told;
                 let woken = async {
                     let at = at
                         .await
                         .map_err(|_| Failure::Timeout(core.settings.timeout))??;
-                    core.wake_at(owner, &at, notice).await
+                    core.wake_at(owner, &at, notice, held_for.as_deref()).await
                 };
                 if let Err(e) = woken.await {
                     debug!(owner, error = %e, "could not wake the owner's sidecar; its poll will deliver");
@@ -430,6 +454,8 @@ pub(crate) struct OwnerNotice {
     pub(crate) at: JoinHandle<Result<Whereabouts, Failure>>,
     /// The notice, when one was recorded.
     pub(crate) notice: Option<crate::ports::Notice>,
+    /// The sidecar the notice was claimed for as it was recorded, if any.
+    pub(crate) held_for: Option<String>,
 }
 
 /// Where a character plays, as far as this sidecar can tell.

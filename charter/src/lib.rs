@@ -23,11 +23,11 @@ mod upkeep;
 pub use guilds::{GUILD_BROADCAST_GAP, GUILD_CACHE_TTL, GUILD_UNKNOWN_TTL};
 pub use handler::{CharterHandler, CharterSettings};
 pub use outbox::{
-    decode_frames, encode_frames, owner_notice, PayloadError, CLAIM_HOLD, DELIVERY_WAIT,
+    decode_frames, encode_frames, owner_notice, PayloadError, CLAIM_HOLD, DELIVERY_WAIT, HELD_HOLD,
 };
 pub use ports::{
-    Announcer, BackendError, CharterStore, Directory, Event, EventKind, GuildCreated, Listener,
-    Notice, NoticeBacklog, Roster, Settle, Signed, Wakeup,
+    Announcer, BackendError, CharterStore, Deliverer, Directory, Event, EventKind, GuildCreated,
+    Listener, Notice, NoticeBacklog, Roster, Settle, Signed, Wakeup,
 };
 pub use presence::{CharterSession, Session};
 pub use rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};

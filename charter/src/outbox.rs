@@ -6,7 +6,7 @@
 //! character plays behind next delivers it, within the event TTL. The bus only
 //! hurries it along (a wake-up naming the character); a poll finds it without one.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,8 +27,50 @@ use crate::rules::{Petition, SignVerdict};
 pub const CLAIM_HOLD: Duration = Duration::from_secs(10);
 /// How long one delivery waits for its client's socket before giving the notice back.
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(2);
+/// How long a notice claimed for its deliverer as it is recorded is held: the
+/// wake-up's way and one delivery's wait. Shorter than [`CLAIM_HOLD`], so a
+/// deliverer that died in the meantime holds the notice back for less.
+pub const HELD_HOLD: Duration = Duration::from_secs(3);
 /// How often notices past their TTL are deleted.
 pub(crate) const EXPIRE_EVERY: Duration = Duration::from_secs(10);
+
+/// A notice in hand: carried by a wake-up, or recorded by this sidecar.
+#[derive(Debug)]
+pub(crate) struct InHand {
+    /// The notice.
+    pub(crate) notice: Notice,
+    /// Claimed for this sidecar when it was recorded: written without a claim.
+    pub(crate) held: bool,
+}
+
+/// The ids of the notices this process wrote last. A held notice is written
+/// without a claim, so one handed over after a claim by character already wrote it
+/// would otherwise be written twice.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    order: VecDeque<i64>,
+    ids: HashSet<i64>,
+}
+
+impl Written {
+    /// How many ids are kept: far more than are written within one wake-up's way.
+    const KEEP: usize = 4096;
+
+    fn insert(&mut self, id: i64) {
+        if self.ids.insert(id) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        self.ids.contains(&id)
+    }
+}
 
 /// Concatenated plain server frames, as stored in a notice.
 pub fn encode_frames(frames: &[Frame]) -> Vec<u8> {
@@ -86,27 +128,41 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         self.wake.notify_one();
     }
 
-    /// Has the consumer deliver `notice`, which it has in hand.
-    pub(crate) fn ready(&self, notice: Notice) {
-        lock(&self.ready).push(notice);
+    /// Has the consumer deliver `notice`, which it has in hand; `held` when it was
+    /// claimed for this sidecar as it was recorded.
+    pub(crate) fn ready(&self, notice: Notice, held: bool) {
+        lock(&self.ready).push(InHand { notice, held });
         self.wake.notify_one();
     }
 
-    /// Delivers notices in hand (carried by a wake-up), each claimed by its id: one
-    /// statement instead of a claim and a read. A notice this sidecar may be
-    /// delivering already (its character busy, its outcome not yet settled), or one
-    /// it cannot claim, is left to the claim by character.
-    async fn deliver_ready(self: &Arc<Self>, notices: Vec<Notice>) -> Result<(), Failure> {
-        let (free, busy): (Vec<Notice>, Vec<Notice>) = {
+    /// Delivers notices in hand: a held one at once, any other claimed by its id
+    /// first (one statement instead of a claim and a read). A notice this sidecar
+    /// may be delivering already (its character busy, its outcome not yet settled),
+    /// or one it cannot claim, is left to the claim by character; a held one it
+    /// wrote already is dropped.
+    async fn deliver_ready(self: &Arc<Self>, in_hand: Vec<InHand>) -> Result<(), Failure> {
+        let (mut held, mut free, mut busy) = (Vec::new(), Vec::new(), Vec::new());
+        {
             let in_flight = lock(&self.in_flight);
             let unsettled = lock(&self.unsettled);
-            notices
-                .into_iter()
-                .partition(|n| !in_flight.contains(&n.character) && !unsettled.contains_key(&n.id))
-        };
-        for notice in &busy {
-            self.due(notice.character);
+            let written = lock(&self.written);
+            for InHand { notice, held: h } in in_hand {
+                if written.contains(notice.id) {
+                    continue;
+                }
+                if in_flight.contains(&notice.character) || unsettled.contains_key(&notice.id) {
+                    busy.push(notice.character);
+                } else if h {
+                    held.push(notice);
+                } else {
+                    free.push(notice);
+                }
+            }
         }
+        for character in busy {
+            self.due(character);
+        }
+        self.start_deliveries(held);
         if free.is_empty() {
             return Ok(());
         }
@@ -207,6 +263,7 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
                     }
                     metrics::counter!(m::OUTBOX_DELIVERED_TOTAL, "kind" => m::NOTICE_KIND)
                         .increment(1);
+                    lock(&self.written).insert(notice.id);
                     Settle::Delivered
                 }
             };

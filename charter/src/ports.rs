@@ -6,9 +6,10 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};
 
@@ -69,13 +70,15 @@ pub trait CharterStore: Send + Sync + 'static {
     /// Judges and, when the rules allow, records a signature on the charter `seen`
     /// atomically; `None` when that charter no longer exists. The owner's notice
     /// ([`owner_notice`](crate::owner_notice)) is recorded in the same transaction as
-    /// the signature, so a committed signature always has its notice.
+    /// the signature, so a committed signature always has its notice, claimed for
+    /// `deliverer` when that is known by then.
     fn sign(
         &self,
         seen: &Petition,
         signer: &Player,
         invited: bool,
         rules: &Rules,
+        deliverer: &Deliverer,
     ) -> impl Future<Output = Result<Option<Signed>, BackendError>> + Send;
     /// The guild called `name`: its id and its members with their names, if it
     /// exists.
@@ -148,6 +151,68 @@ pub struct Signed {
     pub verdict: SignVerdict,
     /// The owner's notice, committed with the verdict.
     pub notice: Option<Notice>,
+    /// The sidecar the notice was claimed for when it was recorded (the
+    /// [`Deliverer`] known then), if any.
+    pub held_for: Option<String>,
+}
+
+/// The sidecar that will deliver a signature's owner notice, once the owner's
+/// lookup, which runs beside the signing transaction, has found it. A store that
+/// learns it by the time it records the notice claims the notice for that sidecar
+/// in the same transaction, for [`HELD_HOLD`](crate::HELD_HOLD): that sidecar then
+/// writes the notice it is handed without a claim of its own.
+#[derive(Debug, Clone)]
+pub struct Deliverer(Arc<watch::Sender<Lookup>>);
+
+/// Where a [`Deliverer`]'s lookup stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lookup {
+    /// Still running.
+    Pending,
+    /// Found this sidecar.
+    Found(String),
+    /// Found nobody, or failed.
+    Nobody,
+}
+
+impl Default for Deliverer {
+    fn default() -> Self {
+        Deliverer(Arc::new(watch::Sender::new(Lookup::Pending)))
+    }
+}
+
+impl Deliverer {
+    /// How long a store waits for a lookup still running when it records the
+    /// notice: about one bus round trip, so the owner's sidecar is spared a claim
+    /// (a flushed commit) at the cost of at most this to the signer.
+    pub const WAIT: Duration = Duration::from_millis(1);
+
+    /// The sidecar, if the lookup has found it yet.
+    pub fn known(&self) -> Option<String> {
+        match &*self.0.borrow() {
+            Lookup::Found(sidecar) => Some(sidecar.clone()),
+            Lookup::Pending | Lookup::Nobody => None,
+        }
+    }
+
+    /// The sidecar, waiting up to [`WAIT`](Self::WAIT) for a lookup still running.
+    pub async fn known_soon(&self) -> Option<String> {
+        let mut lookup = self.0.subscribe();
+        let _ = tokio::time::timeout(Self::WAIT, lookup.wait_for(|l| *l != Lookup::Pending)).await;
+        self.known()
+    }
+
+    /// Records what the lookup found (`None`: nobody, or it failed); the first
+    /// answer stands.
+    pub fn found(&self, sidecar: Option<String>) {
+        self.0.send_if_modified(|lookup| {
+            if *lookup != Lookup::Pending {
+                return false;
+            }
+            *lookup = sidecar.map_or(Lookup::Nobody, Lookup::Found);
+            true
+        });
+    }
 }
 
 /// How a claim on a notice ends.
@@ -266,6 +331,9 @@ pub enum Wakeup {
         character: u32,
         /// A notice to claim by its id and deliver.
         ready: Option<Notice>,
+        /// `ready` was claimed for this sidecar when it was recorded: it is written
+        /// without a claim.
+        held: bool,
     },
     /// Bus events wait.
     Events,
@@ -329,12 +397,15 @@ pub trait Directory: Clone + Send + Sync + 'static {
     /// Undelivered events and the age of the oldest.
     fn backlog(&self) -> impl Future<Output = Result<(i64, f64), BackendError>> + Send;
     /// Wakes `sidecar`: a notice for `character` is waiting; `ready`, when given, is
-    /// that notice, carried along so that sidecar claims it by id and need not read it.
+    /// that notice, carried along so that sidecar claims it by id and need not read
+    /// it, or, when `held`, writes it at once: it was claimed for that sidecar when
+    /// it was recorded.
     fn wake(
         &self,
         sidecar: &str,
         character: u32,
         ready: Option<&Notice>,
+        held: bool,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Records that every one of `characters` plays behind this sidecar (after the
     /// bus was lost, or a publish failed).

@@ -128,8 +128,9 @@ pub(crate) async fn listen<S: CharterStore, D: Directory>(
                     match woken {
                         Some(Wakeup::Notice {
                             ready: Some(notice),
+                            held,
                             ..
-                        }) => core.ready(notice),
+                        }) => core.ready(notice, held),
                         Some(Wakeup::Notice { character, .. }) => core.due(character),
                         Some(Wakeup::Events) => core.events_due.notify_one(),
                         None => break,

@@ -11,7 +11,7 @@ use tc9_proxy::Decision;
 use super::{guild_charter, server_frame};
 use crate::handler::{Core, Failure, OwnerNotice};
 use crate::metrics::{count, OpResult, Operation};
-use crate::ports::{CharterStore, Directory, Signed};
+use crate::ports::{CharterStore, Deliverer, Directory, Signed};
 use crate::presence::Session;
 use crate::rules::SignVerdict;
 
@@ -35,15 +35,18 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     };
     let signer = signer?;
     // Where the owner plays is looked up while the signature is recorded, and never
-    // holds up the signer's answer.
-    let owner_at = core.locate(petition.owner_guid);
+    // holds up the signer's answer; found in time, the notice is claimed for the
+    // sidecar that delivers it.
+    let deliverer = Deliverer::default();
+    let owner_at = core.locate(petition.owner_guid, deliverer.clone());
     let Some(Signed {
         petition,
         verdict,
         notice,
+        held_for,
     }) = core
         .store
-        .sign(&petition, &signer, false, &core.settings.rules)
+        .sign(&petition, &signer, false, &core.settings.rules, &deliverer)
         .await?
     else {
         return Ok(Decision::Forward);
@@ -67,6 +70,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         owner: petition.owner_guid,
         at: owner_at,
         notice,
+        held_for,
     });
     Ok(Decision::Answer(vec![server_frame(&shown)?]))
 }

@@ -235,10 +235,16 @@ impl Directory for MemoryBus {
         sidecar: &str,
         character: u32,
         ready: Option<&Notice>,
+        held: bool,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         let target = sidecar.to_owned();
         let ready = ready.cloned();
-        self.with(move |hub| hub.wake(&target, Wakeup::Notice { character, ready }))
+        let wakeup = Wakeup::Notice {
+            character,
+            held: held && ready.is_some(),
+            ready,
+        };
+        self.with(move |hub| hub.wake(&target, wakeup))
     }
 
     fn announce(

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Roster, Settle, Signed};
+use tc9_charter::{
+    BackendError, CharterStore, Deliverer, Notice, NoticeBacklog, Roster, Settle, Signed, HELD_HOLD,
+};
 
 use super::{lock, World};
 
@@ -247,6 +249,7 @@ impl CharterStore for MemoryStore {
         signer: &Player,
         invited: bool,
         rules: &Rules,
+        deliverer: &Deliverer,
     ) -> impl Future<Output = Result<Option<Signed>, BackendError>> + Send {
         // One lock around read, judge and insert: the same atomicity as the MySQL
         // transaction's row lock.
@@ -273,8 +276,12 @@ impl CharterStore for MemoryStore {
                     },
                 });
             }
+            let held_for = deliverer.known();
             let notice = tc9_charter::owner_notice(&petition, &verdict).map(|(owner, payload)| {
                 let id = t.post(owner, payload.clone());
+                if let (Some(by), Some(row)) = (&held_for, t.notices.last_mut()) {
+                    row.claim = Some((by.clone(), Instant::now() + HELD_HOLD));
+                }
                 Notice {
                     id,
                     character: owner,
@@ -282,6 +289,7 @@ impl CharterStore for MemoryStore {
                 }
             });
             Signed {
+                held_for: notice.as_ref().and(held_for),
                 petition,
                 verdict,
                 notice,

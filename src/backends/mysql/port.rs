@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use tc9_charter::rules::{Guild, Petition, Player, Rules, Signature};
-use tc9_charter::{BackendError, CharterStore, Notice, NoticeBacklog, Roster, Settle, Signed};
+use tc9_charter::{
+    BackendError, CharterStore, Deliverer, Notice, NoticeBacklog, Roster, Settle, Signed,
+};
 
 use super::Db;
 
@@ -40,8 +42,9 @@ impl CharterStore for Db {
         signer: &Player,
         invited: bool,
         rules: &Rules,
+        deliverer: &Deliverer,
     ) -> Result<Option<Signed>, BackendError> {
-        Db::sign(self, seen, signer, invited, rules)
+        Db::sign(self, seen, signer, invited, rules, deliverer)
             .await
             .map_err(BackendError::store)
     }

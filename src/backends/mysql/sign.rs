@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, QueryResult, Row, TextProtocol};
 use tc9_charter::rules::{self, Petition, Player, Rules, SignVerdict, Signature};
-use tc9_charter::{Notice, Signed};
+use tc9_charter::{Deliverer, Notice, Signed, HELD_HOLD};
 
 use super::rows::typed;
 use super::{petition_from_row, Db, LockedRow, StoreError};
@@ -80,9 +80,15 @@ fn reads(seen: &Petition, signer: u32) -> String {
     )
 }
 
-/// The writes: the signature when the verdict records one, the owner's notice, its
-/// id, and the commit.
-fn writes(petition: &Petition, signer: &Player, record: bool, payload: &[u8]) -> String {
+/// The writes: the signature when the verdict records one, the owner's notice
+/// (claimed for `held_for` when given), its id, and the commit.
+fn writes(
+    petition: &Petition,
+    signer: &Player,
+    record: bool,
+    payload: &[u8],
+    held_for: Option<&str>,
+) -> String {
     let mut batch = String::with_capacity(400 + 2 * payload.len());
     if record {
         let _ = write!(
@@ -98,10 +104,18 @@ fn writes(petition: &Petition, signer: &Player, record: bool, payload: &[u8]) ->
             petition.kind,
         );
     }
+    let claim = match held_for {
+        Some(sidecar) => format!(
+            "X'{}', NOW(3) + INTERVAL {} MICROSECOND",
+            hex::encode(sidecar),
+            HELD_HOLD.as_micros()
+        ),
+        None => "NULL, NULL".to_owned(),
+    };
     let _ = write!(
         batch,
-        "INSERT INTO tc9_sidecar_notice (character_guid, payload) VALUES ({}, X'{}'); \
-         SELECT LAST_INSERT_ID(); COMMIT",
+        "INSERT INTO tc9_sidecar_notice (character_guid, payload, claimed_by, claimed_until) \
+         VALUES ({}, X'{}', {claim}); SELECT LAST_INSERT_ID(); COMMIT",
         petition.owner_guid,
         hex::encode(payload),
     );
@@ -115,13 +129,16 @@ impl Db {
     ///
     /// Returns `None` when the petition does not exist, else the petition and the
     /// verdict; a [`SignVerdict::Record`] has been committed, and with it (and with
-    /// an already-signed verdict) the owner's notice.
+    /// an already-signed verdict) the owner's notice, claimed for `deliverer` when
+    /// the owner's lookup has found it by the time the writes are sent (or soon
+    /// after, [`Deliverer::WAIT`]).
     pub async fn sign(
         &self,
         seen: &Petition,
         signer: &Player,
         invited: bool,
         rules: &Rules,
+        deliverer: &Deliverer,
     ) -> Result<Option<Signed>, StoreError> {
         timed(DB, "sign", async move {
             let mut tx = InTransaction(Some(self.notice_conn().await?));
@@ -168,12 +185,13 @@ impl Db {
                     petition,
                     verdict,
                     notice: None,
+                    held_for: None,
                 }));
             };
             let record = matches!(verdict, SignVerdict::Record(_));
-            let written = tx
-                .finish(&writes(&petition, signer, record, &payload))
-                .await?;
+            let held_for = deliverer.known_soon().await;
+            let batch = writes(&petition, signer, record, &payload, held_for.as_deref());
+            let written = tx.finish(&batch).await?;
             // The one row of the batch is the notice's id.
             let id: Option<(i64,)> = written
                 .into_iter()
@@ -189,6 +207,7 @@ impl Db {
                     character: owner,
                     payload,
                 }),
+                held_for,
             }))
         })
         .await

@@ -4,57 +4,13 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use tc9_charter::{BackendError, Directory, Event, EventKind, Listener, Notice, Wakeup};
+use tc9_charter::{BackendError, Directory, Event, EventKind, Listener, Notice};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tracing::{debug, warn};
 
+use super::wake::{notice_wake, woken_for};
 use super::{ident, op, Bus};
-
-/// A notification payload naming a character: a notice waits for it.
-const NOTICE_WAKE: &str = "c";
-/// The longest notice carried in a notification (hex doubles it; PostgreSQL takes
-/// payloads under 8,000 bytes).
-const CARRIED_NOTICE_MAX: usize = 3_000;
-
-/// The notification waking `character`'s notices: `c<guid>`, or, carrying a notice
-/// claimed for the woken sidecar, `c<guid>:<notice id>:<payload as hex>`.
-fn notice_wake(character: u32, ready: Option<&Notice>) -> String {
-    match ready {
-        Some(n) if n.payload.len() <= CARRIED_NOTICE_MAX => {
-            format!(
-                "{NOTICE_WAKE}{character}:{}:{}",
-                n.id,
-                hex::encode(&n.payload)
-            )
-        }
-        _ => format!("{NOTICE_WAKE}{character}"),
-    }
-}
-
-/// What a notification on this sidecar's channel asks for: a character's notices
-/// (see [`notice_wake`]), or the bus's events (an event id, or anything else). A
-/// carried notice that does not parse is left to a claim.
-fn woken_for(payload: &str) -> Wakeup {
-    let Some(notice) = payload.strip_prefix(NOTICE_WAKE) else {
-        return Wakeup::Events;
-    };
-    let mut parts = notice.splitn(3, ':');
-    let Some(character) = parts.next().and_then(|c| c.parse().ok()) else {
-        return Wakeup::Events;
-    };
-    let id = parts.next().and_then(|id| id.parse().ok());
-    let bytes = parts.next().and_then(|hex| hex::decode(hex).ok());
-    let ready = match (id, bytes) {
-        (Some(id), Some(payload)) => Some(Notice {
-            id,
-            character,
-            payload,
-        }),
-        _ => None,
-    };
-    Wakeup::Notice { character, ready }
-}
 
 impl Directory for Bus {
     /// Refreshes this sidecar's heartbeat and that of every character behind it.
@@ -287,13 +243,14 @@ impl Directory for Bus {
         sidecar: &str,
         character: u32,
         ready: Option<&Notice>,
+        held: bool,
     ) -> Result<(), BackendError> {
         op("wake", async move {
             let client = self.pool.get().await?;
             client
                 .execute(
                     &client.prepare_cached("SELECT pg_notify($1, $2)").await?,
-                    &[&self.channel(sidecar), &notice_wake(character, ready)],
+                    &[&self.channel(sidecar), &notice_wake(character, ready, held)],
                 )
                 .await?;
             Ok(())
@@ -400,47 +357,5 @@ impl Directory for Bus {
             Ok(())
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_carried_notice_survives_the_notification() {
-        let notice = Notice {
-            id: 77,
-            character: 1201,
-            payload: vec![0, 22, 0xBF, 0x01, 0xFF],
-        };
-        let wake = notice_wake(1201, Some(&notice));
-        assert_eq!(wake, "c1201:77:0016bf01ff");
-        assert_eq!(
-            woken_for(&wake),
-            Wakeup::Notice {
-                character: 1201,
-                ready: Some(notice)
-            }
-        );
-    }
-
-    #[test]
-    fn a_bare_or_damaged_wake_leaves_the_notice_to_a_claim() {
-        let bare = Wakeup::Notice {
-            character: 5,
-            ready: None,
-        };
-        assert_eq!(woken_for(&notice_wake(5, None)), bare);
-        assert_eq!(woken_for("c5:x:00"), bare);
-        assert_eq!(woken_for("c5:9:zz"), bare);
-        let huge = Notice {
-            id: 1,
-            character: 5,
-            payload: vec![7; CARRIED_NOTICE_MAX + 1],
-        };
-        assert_eq!(notice_wake(5, Some(&huge)), "c5");
-        assert_eq!(woken_for("42"), Wakeup::Events);
-        assert_eq!(woken_for("cx"), Wakeup::Events);
     }
 }

@@ -27,6 +27,7 @@ use super::metrics::{timed, BUS};
 
 mod directory;
 mod schema;
+mod wake;
 
 /// The schema version this build creates and expects.
 pub const SCHEMA_VERSION: i32 = 1;
