@@ -18,6 +18,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use tc9_charter::{CLAIM_HOLD, HELD_HOLD};
 use tc9_codec::messages::petition::sign_result;
 use tc9_codec::messages::{CmsgPetitionSign, MsgPetitionDeclineClient, SmsgPetitionSignResults};
 use tc9_codec::wire::Guid;
@@ -221,6 +222,68 @@ async fn crash_and_move() -> Result<()> {
     ensure!(realm.db.signers(CHARTER).await? == [2, 3, 4]);
     drop(owner);
     b.stop().await?;
+    c.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_held_for_a_dead_sidecar_reaches_the_owner_elsewhere() -> Result<()> {
+    timeout(WHOLE_TEST, dead_deliverer())
+        .await
+        .context("the test took too long")?
+}
+
+/// The owner plays behind B, so A claims the notice for B as it records it; B never
+/// hears (its bus is cut, its poll far off) and dies. The owner comes back through
+/// C, which may claim the notice once a held notice's short hold ends, well before
+/// a delivery claim's would.
+async fn dead_deliverer() -> Result<()> {
+    let realm = BusRealm::create("notice_dead").await?;
+    let relay_b = Relay::start(POSTGRES_ADDR).await?;
+    let (world_a, world_b, world_c) = (
+        World::start().await?,
+        World::start().await?,
+        World::start().await?,
+    );
+    let pg = POSTGRES_ADDR.to_owned();
+    let a = realm.sidecar("A", &world_a, &pg).await?;
+    let b_config = realm.config("B", &world_b, &relay_b.addr.to_string());
+    let b = SidecarProcess::spawn(
+        env!("CARGO_BIN_EXE_tc9-sidecar"),
+        &[
+            ("upstream", b_config.upstream.clone()),
+            ("sidecar_id", "B".into()),
+            ("realm_id", "1".into()),
+            ("worldserver_module", "true".into()),
+            ("characters_db_url", b_config.characters_db_url.clone()),
+            ("bus_url", b_config.bus_url.clone()),
+            ("bus_poll_ms", "60000".into()),
+        ],
+    )
+    .await?;
+    let c = realm.sidecar("C", &world_c, &pg).await?;
+    let owner = Gateway::logged_in(b.addr, "owner 1 @B", 1).await?;
+    let mut signer = Gateway::logged_in(a.addr(), "signer 2 @A", 2).await?;
+    wait_located(&realm.observer, 1, "B").await?;
+
+    relay_b.cut(Cut::Blackhole).await?;
+    let (answer, _) = signed(&mut signer, CHARTER).await?;
+    ensure!(answer.result == sign_result::OK, "{answer:?}");
+    b.kill().await?;
+    drop(owner);
+    let started = Instant::now();
+    let mut owner = Gateway::logged_in(c.addr(), "owner 1 @C", 1).await?;
+    let told = owner.expect::<SmsgPetitionSignResults>("through C").await?;
+    let waited = started.elapsed();
+    ensure!(told == answer, "{told:?}");
+    ensure!(
+        waited < CLAIM_HOLD,
+        "held back {waited:?}; a held notice is held for {HELD_HOLD:?}"
+    );
+    let extra = owner.drain(Duration::from_secs(1)).await?;
+    ensure!(extra.is_empty(), "told again: {extra:?}");
+    ensure!(realm.db.notices().await? == vec![(1, true)]);
+    drop((owner, signer));
+    a.stop().await?;
     c.stop().await
 }
 

@@ -90,6 +90,7 @@ async fn reads_petitions_signatures_and_guilds() {
 
 #[tokio::test]
 async fn signing_writes_native_rows() {
+    use mysql_async::prelude::Queryable;
     let db = MariaDb::create("store_sign").await.unwrap();
     db.character(1, 1, "Owner", 1).await.unwrap();
     db.exec(
@@ -130,6 +131,19 @@ async fn signing_writes_native_rows() {
     assert_eq!(signed.held_for.as_deref(), Some("A"));
     let second = signed.notice.expect("the owner's notice");
     assert!(second.id > first.id);
+    let held: Option<i64> = db
+        .pool
+        .get_conn()
+        .await
+        .unwrap()
+        .exec_first(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, created, claimed_until) FROM tc9_sidecar_notice \
+             WHERE id = ? AND claimed_by = 'A'",
+            (second.id,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(held, Some(tc9_charter::HELD_HOLD.as_micros() as i64));
     let hold = Duration::from_secs(10);
     assert!(!store.claim_one(second.id, "B", hold).await.unwrap());
     // A notice claimed by its id is held as a claim by character holds it: B cannot
@@ -163,7 +177,6 @@ async fn signing_writes_native_rows() {
         .is_none());
 
     let mut conn = db.pool.get_conn().await.unwrap();
-    use mysql_async::prelude::Queryable;
     let rows: Vec<(u32, u32, u32, u32, u32, u8)> = conn
         .query("SELECT ownerguid, petitionguid, petition_id, playerguid, player_account, type FROM petition_sign")
         .await
