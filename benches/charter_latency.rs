@@ -15,7 +15,9 @@
 //! write:
 //!
 //! - to the owner's `SMSG_PETITION_SIGN_RESULTS` arriving through A (B's MySQL
-//!   transaction, B's bus publish, NOTIFY, A's outbox drain, A's gateway writer);
+//!   transaction, which claims the owner's notice for A once B's lookup found the
+//!   owner there; B's NOTIFY carrying the notice; A's write, without a claim: the
+//!   `notice_claim_one` line below counts the notices A had to claim);
 //! - to the signer's own `SMSG_PETITION_SIGN_RESULTS` arriving through B.
 //!
 //! Prints p50/p95/p99/max against the target p99 < 5 ms (issue 15), and when the five

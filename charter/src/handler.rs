@@ -9,16 +9,16 @@ use std::time::Duration;
 use tc9_codec::{DecodeError, Frame, FrameError, Opcode, Origin};
 use tc9_proxy::{Decision, Handler, SessionEvent};
 use tokio::sync::{mpsc, Notify};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn, Instrument};
+use tracing::{warn, Instrument};
 
 use crate::guilds::GuildCache;
 use crate::metrics as m;
-use crate::ports::{BackendError, CharterStore, Deliverer, Directory, EventKind};
+use crate::ports::{BackendError, CharterStore, Directory, EventKind};
 use crate::presence::{CharterSession, LocalSessions, Session};
 use crate::rules::{Player, Rules};
+pub(crate) use crate::whereabouts::{OwnerNotice, Whereabouts};
 use crate::{cmd, outbox, upkeep};
 
 /// Why a resolution failed open.
@@ -168,117 +168,6 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
             return Ok(player);
         }
         self.store.character(guid).await?.ok_or(Failure::NoIdentity)
-    }
-
-    /// Where `character` plays: here, behind the sidecar the bus names, or nowhere
-    /// this sidecar can tell.
-    pub(crate) async fn whereabouts(&self, character: u32) -> Result<Whereabouts, Failure> {
-        if self.local.get(character).is_some() {
-            return Ok(Whereabouts::Here);
-        }
-        let Some(bus) = &self.bus else {
-            return Ok(Whereabouts::Offline);
-        };
-        Ok(match self.bounded(bus.locate(character)).await? {
-            Some(sidecar) => Whereabouts::Behind(sidecar),
-            None => Whereabouts::Offline,
-        })
-    }
-
-    /// Sends `frames` to `character`, found at `at`, as a notice, and wakes whoever
-    /// delivers it. Returns false, and records nothing, if it is offline.
-    pub(crate) async fn send_to(
-        &self,
-        character: u32,
-        at: &Whereabouts,
-        frames: &[Frame],
-    ) -> Result<bool, Failure> {
-        if *at == Whereabouts::Offline {
-            return Ok(false);
-        }
-        let payload = outbox::encode_frames(frames);
-        self.bounded(self.store.post(character, &payload)).await?;
-        if let Err(e) = self.wake_at(character, at, None, None).await {
-            warn!(character, error = %e, "could not wake the character's sidecar; its poll will deliver");
-        }
-        Ok(true)
-    }
-
-    /// Has the notices of `character`, found at `at`, delivered now; `ready`, when
-    /// given, is one of them in hand, handed to the consumer here or carried by the
-    /// wake-up of the sidecar at `at`, and held by that sidecar when it is
-    /// `held_for`.
-    async fn wake_at(
-        &self,
-        character: u32,
-        at: &Whereabouts,
-        ready: Option<crate::ports::Notice>,
-        held_for: Option<&str>,
-    ) -> Result<(), Failure> {
-        match (at, &self.bus) {
-            (Whereabouts::Here, _) => match ready {
-                Some(notice) => {
-                    self.ready(notice, held_for == Some(self.settings.sidecar_id.as_str()))
-                }
-                None => self.due(character),
-            },
-            (Whereabouts::Behind(sidecar), Some(bus)) => {
-                let held = held_for == Some(sidecar.as_str());
-                self.bounded(bus.wake(sidecar, character, ready.as_ref(), held))
-                    .await?
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Where `character` plays, looked up off the caller's path; `deliverer` learns
-    /// the sidecar as soon as it is found.
-    pub(crate) fn locate(
-        self: &Arc<Self>,
-        character: u32,
-        deliverer: Deliverer,
-    ) -> JoinHandle<Result<Whereabouts, Failure>> {
-        let core = Arc::clone(self);
-        self.tasks.spawn(
-            async move {
-                let at = core.whereabouts(character).await;
-                deliverer.found(match &at {
-                    Ok(Whereabouts::Here) => Some(core.settings.sidecar_id.clone()),
-                    Ok(Whereabouts::Behind(sidecar)) => Some(sidecar.clone()),
-                    Ok(Whereabouts::Offline) | Err(_) => None,
-                });
-                at
-            }
-            .in_current_span(),
-        )
-    }
-
-    /// Hurries the delivery of a notice already recorded, off the caller's path
-    /// (the notice is delivered by a poll if this fails): the notice goes to the
-    /// consumer here, or travels with the wake-up of the owner's sidecar.
-    pub(crate) fn hurry(self: &Arc<Self>, told: OwnerNotice) {
-        let core = Arc::clone(self);
-        self.tasks.spawn(
-            async move {
-                let OwnerNotice {
-                    owner,
-                    at,
-                    notice,
-                    held_for,
-                } = told;
-                let woken = async {
-                    let at = at
-                        .await
-                        .map_err(|_| Failure::Timeout(core.settings.timeout))??;
-                    core.wake_at(owner, &at, notice, held_for.as_deref()).await
-                };
-                if let Err(e) = woken.await {
-                    debug!(owner, error = %e, "could not wake the owner's sidecar; its poll will deliver");
-                }
-            }
-            .in_current_span(),
-        );
     }
 
     /// Tells every live sidecar (this one included) that a guild was created or
@@ -442,31 +331,6 @@ impl<S: CharterStore, D: Directory> Handler for CharterHandler<S, D> {
 /// The presence queue, taken once by the task that applies it.
 fn presence_queue<S, D>(core: &Core<S, D>) -> Option<mpsc::UnboundedReceiver<Presence>> {
     crate::presence::lock(&core.presence_queue).take()
-}
-
-/// A notice recorded for a charter's owner, to be hurried along once the signer
-/// is answered.
-#[derive(Debug)]
-pub(crate) struct OwnerNotice {
-    /// The owner.
-    pub(crate) owner: u32,
-    /// Where the owner plays, being looked up.
-    pub(crate) at: JoinHandle<Result<Whereabouts, Failure>>,
-    /// The notice, when one was recorded.
-    pub(crate) notice: Option<crate::ports::Notice>,
-    /// The sidecar the notice was claimed for as it was recorded, if any.
-    pub(crate) held_for: Option<String>,
-}
-
-/// Where a character plays, as far as this sidecar can tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Whereabouts {
-    /// In the world behind this sidecar.
-    Here,
-    /// Behind the sidecar of this id.
-    Behind(String),
-    /// Nowhere: not here, and the bus has no fresh presence (or there is no bus).
-    Offline,
 }
 
 /// A presence update for the bus.

@@ -10,6 +10,7 @@
 //! - [`metrics`]: charter operations and the outbox, with typed labels.
 
 pub mod cmd;
+mod deliverer;
 mod guilds;
 mod handler;
 pub mod limits;
@@ -19,6 +20,7 @@ pub mod ports;
 mod presence;
 pub mod rules;
 mod upkeep;
+mod whereabouts;
 
 pub use guilds::{GUILD_BROADCAST_GAP, GUILD_CACHE_TTL, GUILD_UNKNOWN_TTL};
 pub use handler::{CharterHandler, CharterSettings};

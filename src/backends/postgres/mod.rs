@@ -9,7 +9,8 @@
 //!   character must be told is a notice in the characters database instead). A
 //!   `NOTIFY` on the target's channel wakes it, and names a character when a notice
 //!   waits for it, carrying the notice itself when it is small, so the woken sidecar
-//!   claims it by id and delivers it without reading it; a sidecar also polls, so a
+//!   claims it by id (or, when it was claimed for that sidecar as it was recorded,
+//!   writes it at once) without reading it; a sidecar also polls, so a
 //!   missed notification or a restart only delays delivery. Applying an event is
 //!   idempotent.
 //!
