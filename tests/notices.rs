@@ -25,8 +25,8 @@ use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
 use tc9_testkit::db::wait_located;
 use tc9_testkit::{
-    client, eventually, http_get, metric_sum, BusRealm, Cut, Gateway, MariaDb, Relay,
-    SidecarProcess, World, CHARTER, POSTGRES_ADDR, STEP,
+    client, eventually, http_get, metric_sum, BusRealm, Cut, Gateway, MariaDb, Relay, World,
+    CHARTER, POSTGRES_ADDR, STEP,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
@@ -167,20 +167,9 @@ async fn crash_and_move() -> Result<()> {
         World::start().await?,
     );
     let pg = POSTGRES_ADDR.to_owned();
-    let a_config = realm.config("A", &world_a, &pg);
-    let a = SidecarProcess::spawn(
-        env!("CARGO_BIN_EXE_tc9-sidecar"),
-        &[
-            ("upstream", a_config.upstream.clone()),
-            ("sidecar_id", "A".into()),
-            ("realm_id", "1".into()),
-            ("worldserver_module", "true".into()),
-            ("characters_db_url", a_config.characters_db_url.clone()),
-            ("bus_url", a_config.bus_url.clone()),
-            ("bus_poll_ms", "150".into()),
-        ],
-    )
-    .await?;
+    let a = realm
+        .process(env!("CARGO_BIN_EXE_tc9-sidecar"), "A", &world_a, &pg, 150)
+        .await?;
     let b = realm.sidecar("B", &world_b, &pg).await?;
     let c = realm.sidecar("C", &world_c, &pg).await?;
     let mut owner = Gateway::logged_in(b.addr(), "owner 1 @B", 1).await?;
@@ -246,20 +235,16 @@ async fn dead_deliverer() -> Result<()> {
     );
     let pg = POSTGRES_ADDR.to_owned();
     let a = realm.sidecar("A", &world_a, &pg).await?;
-    let b_config = realm.config("B", &world_b, &relay_b.addr.to_string());
-    let b = SidecarProcess::spawn(
-        env!("CARGO_BIN_EXE_tc9-sidecar"),
-        &[
-            ("upstream", b_config.upstream.clone()),
-            ("sidecar_id", "B".into()),
-            ("realm_id", "1".into()),
-            ("worldserver_module", "true".into()),
-            ("characters_db_url", b_config.characters_db_url.clone()),
-            ("bus_url", b_config.bus_url.clone()),
-            ("bus_poll_ms", "60000".into()),
-        ],
-    )
-    .await?;
+    let bus_b = relay_b.addr.to_string();
+    let b = realm
+        .process(
+            env!("CARGO_BIN_EXE_tc9-sidecar"),
+            "B",
+            &world_b,
+            &bus_b,
+            60_000,
+        )
+        .await?;
     let c = realm.sidecar("C", &world_c, &pg).await?;
     let owner = Gateway::logged_in(b.addr, "owner 1 @B", 1).await?;
     let mut signer = Gateway::logged_in(a.addr(), "signer 2 @A", 2).await?;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use tc9_sidecar::config::Config;
 use tc9_sidecar::Sidecar;
 
-use crate::{start_sidecar, test_config, MariaDb, PgDb, World};
+use crate::{start_sidecar, test_config, MariaDb, PgDb, SidecarProcess, World};
 
 /// The charter every realm starts with: item guid and petition id, owned by 1.
 pub const CHARTER: u32 = 600;
@@ -56,5 +56,31 @@ impl BusRealm {
     /// Starts sidecar `id` with [`BusRealm::config`].
     pub async fn sidecar(&self, id: &str, world: &World, bus: &str) -> Result<Sidecar> {
         start_sidecar(self.config(id, world, bus)).await
+    }
+
+    /// Starts sidecar `id` as a process of the binary `exe`, one a test can kill,
+    /// on [`BusRealm::config`]'s databases, with the module, polling every `poll_ms`.
+    pub async fn process(
+        &self,
+        exe: &str,
+        id: &str,
+        world: &World,
+        bus: &str,
+        poll_ms: u64,
+    ) -> Result<SidecarProcess> {
+        let config = self.config(id, world, bus);
+        SidecarProcess::spawn(
+            exe,
+            &[
+                ("upstream", config.upstream),
+                ("sidecar_id", id.to_owned()),
+                ("realm_id", config.realm_id.to_string()),
+                ("worldserver_module", "true".into()),
+                ("characters_db_url", config.characters_db_url),
+                ("bus_url", config.bus_url),
+                ("bus_poll_ms", poll_ms.to_string()),
+            ],
+        )
+        .await
     }
 }
