@@ -1,12 +1,15 @@
 //! Rows the sidecar does not expect never panic: text that is not UTF-8 is read
-//! lossily, a column of another type fails that packet open, and the session lives.
+//! lossily, a column of another type fails that packet open, and the session lives;
+//! a table gone from under the signing transaction leaves no transaction open.
 
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use tc9_charter::{Deliverer, Player, Rules, SignVerdict};
 use tc9_codec::messages::{CmsgPetitionQuery, CmsgPetitionSign, SmsgPetitionQueryResponse};
 use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
+use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::config::Config;
 use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, World};
 use tokio::time::timeout;
@@ -81,4 +84,62 @@ async fn odd_rows() -> Result<()> {
     ensure!(world.count(Opcode::CMSG_PETITION_QUERY) == 0);
     ensure!(sidecar.is_running(), "the sidecar goes on");
     sidecar.stop().await
+}
+
+fn signer(guid: u32, account: u32) -> Player {
+    Player {
+        guid,
+        account,
+        name: format!("P{guid}"),
+        race: 1,
+        ..Player::default()
+    }
+}
+
+/// A signing transaction that fails after it took the charter's row lock (here a
+/// table it reads is gone) leaves no transaction open on its pooled connection: the
+/// next signer of that charter, on another sidecar, is not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_signing_transaction_is_rolled_back() {
+    use mysql_async::prelude::Queryable;
+    let db = MariaDb::create("store_rollback").await.unwrap();
+    db.character(1, 1, "Owner", 1).await.unwrap();
+    db.petition(1, 500, 42, "Rolled").await.unwrap();
+    let store = Db::new(&db.url()).unwrap();
+    let other = Db::new(&db.url()).unwrap();
+    let rules = Rules::default();
+    let seen = store.petition(500).await.unwrap().expect("the charter");
+    db.exec("RENAME TABLE guild_member TO guild_member_gone", ())
+        .await
+        .unwrap();
+    let failed = store
+        .sign(&seen, &signer(2, 20), false, &rules, &Deliverer::default())
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    db.exec("RENAME TABLE guild_member_gone TO guild_member", ())
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(
+        Duration::from_secs(5),
+        other.sign(&seen, &signer(3, 30), false, &rules, &Deliverer::default()),
+    )
+    .await
+    .expect("the next signer is not held up by an open transaction")
+    .unwrap()
+    .unwrap();
+    assert!(matches!(next.verdict, SignVerdict::Record(_)), "{next:?}");
+    let mut conn = db.pool.get_conn().await.unwrap();
+    let open: Option<u64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.innodb_trx t \
+             JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+             WHERE p.db = DATABASE()",
+        )
+        .await
+        .unwrap();
+    assert_eq!(open, Some(0), "no transaction is left open");
+    assert_eq!(db.signers(500).await.unwrap(), vec![3]);
+    drop(conn);
+    store.close().await;
+    other.close().await;
 }

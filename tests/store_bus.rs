@@ -186,54 +186,6 @@ async fn signing_writes_native_rows() {
     store.close().await;
 }
 
-/// A signing transaction that fails after it took the charter's row lock (here a
-/// table it reads is gone) leaves no transaction open on its pooled connection: the
-/// next signer of that charter, on another sidecar, is not held up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_signing_transaction_is_rolled_back() {
-    use mysql_async::prelude::Queryable;
-    let db = MariaDb::create("store_rollback").await.unwrap();
-    db.character(1, 1, "Owner", 1).await.unwrap();
-    db.petition(1, 500, 42, "Rolled").await.unwrap();
-    let store = Db::new(&db.url()).unwrap();
-    let other = Db::new(&db.url()).unwrap();
-    let rules = Rules::default();
-    let seen = store.petition(500).await.unwrap().expect("the charter");
-    db.exec("RENAME TABLE guild_member TO guild_member_gone", ())
-        .await
-        .unwrap();
-    let failed = store
-        .sign(&seen, &player(2, 20), false, &rules, &Deliverer::default())
-        .await;
-    assert!(failed.is_err(), "{failed:?}");
-    db.exec("RENAME TABLE guild_member_gone TO guild_member", ())
-        .await
-        .unwrap();
-    let next = tokio::time::timeout(
-        Duration::from_secs(5),
-        other.sign(&seen, &player(3, 30), false, &rules, &Deliverer::default()),
-    )
-    .await
-    .expect("the next signer is not held up by an open transaction")
-    .unwrap()
-    .unwrap();
-    assert!(matches!(next.verdict, SignVerdict::Record(_)), "{next:?}");
-    let mut conn = db.pool.get_conn().await.unwrap();
-    let open: Option<u64> = conn
-        .query_first(
-            "SELECT COUNT(*) FROM information_schema.innodb_trx t \
-             JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
-             WHERE p.db = DATABASE()",
-        )
-        .await
-        .unwrap();
-    assert_eq!(open, Some(0), "no transaction is left open");
-    assert_eq!(db.signers(500).await.unwrap(), vec![3]);
-    drop(conn);
-    store.close().await;
-    other.close().await;
-}
-
 /// Twenty signers on two pools (two sidecars) race for the last three slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_signers_never_exceed_nine_or_repeat_an_account() {
