@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use tc9_charter::{Deliverer, Player, Rules, SignVerdict};
+use tc9_charter::{Deliverer, Rules, SignVerdict};
 use tc9_codec::messages::{CmsgPetitionQuery, CmsgPetitionSign, SmsgPetitionQueryResponse};
 use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
 use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::config::Config;
+use tc9_testkit::db::player;
 use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, World};
 use tokio::time::timeout;
 
@@ -86,16 +87,6 @@ async fn odd_rows() -> Result<()> {
     sidecar.stop().await
 }
 
-fn signer(guid: u32, account: u32) -> Player {
-    Player {
-        guid,
-        account,
-        name: format!("P{guid}"),
-        race: 1,
-        ..Player::default()
-    }
-}
-
 /// A signing transaction that fails after it took the charter's row lock (here a
 /// table it reads is gone) leaves no transaction open on its pooled connection: the
 /// next signer of that charter, on another sidecar, is not held up.
@@ -113,7 +104,7 @@ async fn a_failed_signing_transaction_is_rolled_back() {
         .await
         .unwrap();
     let failed = store
-        .sign(&seen, &signer(2, 20), false, &rules, &Deliverer::default())
+        .sign(&seen, &player(2, 20), false, &rules, &Deliverer::default())
         .await;
     assert!(failed.is_err(), "{failed:?}");
     db.exec("RENAME TABLE guild_member_gone TO guild_member", ())
@@ -121,7 +112,7 @@ async fn a_failed_signing_transaction_is_rolled_back() {
         .unwrap();
     let next = tokio::time::timeout(
         Duration::from_secs(5),
-        other.sign(&seen, &signer(3, 30), false, &rules, &Deliverer::default()),
+        other.sign(&seen, &player(3, 30), false, &rules, &Deliverer::default()),
     )
     .await
     .expect("the next signer is not held up by an open transaction")

@@ -7,22 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tc9_charter::{
-    Deliverer, Directory, EventKind, Notice, Petition, Player, Rules, Settle, SignVerdict, Wakeup,
+    Deliverer, Directory, EventKind, Notice, Petition, Rules, Settle, SignVerdict, Wakeup,
 };
 use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::backends::postgres::Bus;
+use tc9_testkit::db::player;
 use tc9_testkit::{MariaDb, PgDb};
 use tokio::sync::Barrier;
-
-fn player(guid: u32, account: u32) -> Player {
-    Player {
-        guid,
-        account,
-        name: format!("P{guid}"),
-        race: 1,
-        ..Player::default()
-    }
-}
 
 #[tokio::test]
 async fn reads_petitions_signatures_and_guilds() {

@@ -33,6 +33,17 @@ pub fn sign_row(owner: u32, petition: u32, player: u32, account: u32) -> SignRow
     )
 }
 
+/// A character as the store reads it: `guid` of `account`, human, no guild.
+pub fn player(guid: u32, account: u32) -> tc9_charter::Player {
+    tc9_charter::Player {
+        guid,
+        account,
+        name: format!("P{guid}"),
+        race: 1,
+        ..tc9_charter::Player::default()
+    }
+}
+
 /// A database name no other test (or run) uses; short enough for PostgreSQL.
 pub fn unique_name(tag: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
