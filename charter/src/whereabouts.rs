@@ -27,6 +27,16 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         })
     }
 
+    /// The sidecar that delivers to a character found at `at`: this one, the one it
+    /// plays behind, or none.
+    fn sidecar_at<'a>(&'a self, at: &'a Whereabouts) -> Option<&'a str> {
+        match at {
+            Whereabouts::Here => Some(&self.settings.sidecar_id),
+            Whereabouts::Behind(sidecar) => Some(sidecar),
+            Whereabouts::Offline => None,
+        }
+    }
+
     /// Sends `frames` to `character`, found at `at`, as a notice, and wakes whoever
     /// delivers it. Returns false, and records nothing, if it is offline.
     pub(crate) async fn send_to(
@@ -57,15 +67,13 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         ready: Option<crate::ports::Notice>,
         held_for: Option<&str>,
     ) -> Result<(), Failure> {
+        let held = held_for.is_some() && held_for == self.sidecar_at(at);
         match (at, &self.bus) {
             (Whereabouts::Here, _) => match ready {
-                Some(notice) => {
-                    self.ready(notice, held_for == Some(self.settings.sidecar_id.as_str()))
-                }
+                Some(notice) => self.ready(notice, held),
                 None => self.due(character),
             },
             (Whereabouts::Behind(sidecar), Some(bus)) => {
-                let held = held_for == Some(sidecar.as_str());
                 self.bounded(bus.wake(sidecar, character, ready.as_ref(), held))
                     .await?
             }
@@ -85,11 +93,8 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
         self.tasks.spawn(
             async move {
                 let at = core.whereabouts(character).await;
-                deliverer.found(match &at {
-                    Ok(Whereabouts::Here) => Some(core.settings.sidecar_id.clone()),
-                    Ok(Whereabouts::Behind(sidecar)) => Some(sidecar.clone()),
-                    Ok(Whereabouts::Offline) | Err(_) => None,
-                });
+                let sidecar = at.as_ref().ok().and_then(|at| core.sidecar_at(at));
+                deliverer.found(sidecar.map(str::to_owned));
                 at
             }
             .in_current_span(),

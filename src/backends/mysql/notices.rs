@@ -46,10 +46,6 @@ fn chunks(characters: &[u32]) -> impl Iterator<Item = Vec<u32>> + '_ {
     })
 }
 
-/// The insert, for the signing transaction and for [`Db::post`].
-pub(super) const INSERT_NOTICE: &str =
-    "INSERT INTO tc9_sidecar_notice (character_guid, payload) VALUES (?, ?)";
-
 impl Db {
     /// A connection on which the notice table exists.
     pub(super) async fn notice_conn(&self) -> Result<Conn, StoreError> {
@@ -65,7 +61,11 @@ impl Db {
     pub async fn post(&self, character: u32, payload: &[u8]) -> Result<i64, StoreError> {
         timed(DB, "notice_post", async move {
             let mut conn = self.notice_conn().await?;
-            conn.exec_drop(INSERT_NOTICE, (character, payload)).await?;
+            conn.exec_drop(
+                "INSERT INTO tc9_sidecar_notice (character_guid, payload) VALUES (?, ?)",
+                (character, payload),
+            )
+            .await?;
             Ok(conn.last_insert_id().map_or(0, |id| id as i64))
         })
         .await
