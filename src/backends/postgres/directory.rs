@@ -25,13 +25,11 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             client
                 .execute(
-                    &client
-                        .prepare_cached(&format!(
-                            "INSERT INTO {s}.online (character_guid, sidecar_id) VALUES ($1, $2)
+                    &format!(
+                        "INSERT INTO {s}.online (character_guid, sidecar_id) VALUES ($1, $2)
                          ON CONFLICT (character_guid)
                          DO UPDATE SET sidecar_id = $2, heartbeat_at = now()"
-                        ))
-                        .await?,
+                    ),
                     &[&i64::from(character), &self.sidecar],
                 )
                 .await?;
@@ -47,11 +45,9 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             client
                 .execute(
-                    &client
-                        .prepare_cached(&format!(
-                            "DELETE FROM {s}.online WHERE character_guid = $1 AND sidecar_id = $2"
-                        ))
-                        .await?,
+                    &format!(
+                        "DELETE FROM {s}.online WHERE character_guid = $1 AND sidecar_id = $2"
+                    ),
                     &[&i64::from(character), &self.sidecar],
                 )
                 .await?;
@@ -68,13 +64,11 @@ impl Directory for Bus {
             let expiry = self.expiry.as_secs_f64();
             let row = client
                 .query_opt(
-                    &client
-                        .prepare_cached(&format!(
-                            "SELECT sidecar_id FROM {s}.online
+                    &format!(
+                        "SELECT sidecar_id FROM {s}.online
                          WHERE character_guid = $1
                            AND heartbeat_at > now() - make_interval(secs => $2)"
-                        ))
-                        .await?,
+                    ),
                     &[&i64::from(character), &expiry],
                 )
                 .await?;
@@ -90,12 +84,10 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let rows = client
                 .query(
-                    &client
-                        .prepare_cached(&format!(
+                    &format!(
                         "SELECT sidecar_id FROM {s}.sidecars
                          WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY sidecar_id"
-                    ))
-                        .await?,
+                    ),
                     &[&self.expiry.as_secs_f64()],
                 )
                 .await?;
@@ -146,14 +138,12 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let rows = client
                 .query(
-                    &client
-                        .prepare_cached(&format!(
-                            "SELECT id, character_guid, kind, payload FROM {s}.outbox
+                    &format!(
+                        "SELECT id, character_guid, kind, payload FROM {s}.outbox
                          WHERE target_sidecar = $1 AND delivered_at IS NULL
                            AND (character_guid IS NULL OR character_guid = ANY($3))
                          ORDER BY id LIMIT $2"
-                        ))
-                        .await?,
+                    ),
                     &[&self.sidecar, &limit, &characters],
                 )
                 .await?;
@@ -179,12 +169,10 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let n = client
                 .execute(
-                    &client
-                        .prepare_cached(&format!(
-                            "UPDATE {s}.outbox SET delivered_at = now()
+                    &format!(
+                        "UPDATE {s}.outbox SET delivered_at = now()
                          WHERE id = $1 AND delivered_at IS NULL"
-                        ))
-                        .await?,
+                    ),
                     &[&id],
                 )
                 .await?;
@@ -202,14 +190,12 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let rows = client
                 .query(
-                    &client
-                        .prepare_cached(&format!(
-                            "DELETE FROM {s}.outbox
+                    &format!(
+                        "DELETE FROM {s}.outbox
                          WHERE target_sidecar = $1
                            AND created_at < now() - make_interval(secs => $2)
                          RETURNING delivered_at IS NULL"
-                        ))
-                        .await?,
+                    ),
                     &[&self.sidecar, &age.as_secs_f64()],
                 )
                 .await?;
@@ -225,10 +211,10 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let row = client
                 .query_one(
-                    &client.prepare_cached(&format!(
+                    &format!(
                         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
                          FROM {s}.outbox WHERE target_sidecar = $1 AND delivered_at IS NULL"
-                    )).await?,
+                    ),
                     &[&self.sidecar],
                 )
                 .await?;
@@ -249,7 +235,7 @@ impl Directory for Bus {
             let client = self.pool.get().await?;
             client
                 .execute(
-                    &client.prepare_cached("SELECT pg_notify($1, $2)").await?,
+                    "SELECT pg_notify($1, $2)",
                     &[&self.channel(sidecar), &notice_wake(character, ready, held)],
                 )
                 .await?;
@@ -325,17 +311,15 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let row = client
                 .query_opt(
-                    &client
-                        .prepare_cached(&format!(
-                            "INSERT INTO {s}.turn_in_lease (id, holder, expires_at)
+                    &format!(
+                        "INSERT INTO {s}.turn_in_lease (id, holder, expires_at)
                          VALUES (1, $1, now() + make_interval(secs => $2))
                          ON CONFLICT (id) DO UPDATE
                          SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                          WHERE {s}.turn_in_lease.expires_at < now()
                             OR {s}.turn_in_lease.holder = EXCLUDED.holder
                          RETURNING holder"
-                        ))
-                        .await?,
+                    ),
                     &[&holder, &ttl.as_secs_f64()],
                 )
                 .await?;
