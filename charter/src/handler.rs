@@ -91,6 +91,9 @@ pub(crate) struct Core<S, D> {
     pub(crate) stale_presence: AtomicBool,
     /// Wakes the presence keeper (presence went stale).
     pub(crate) presence_dirty: Notify,
+    /// Held by each presence write: an update never lands between a
+    /// re-announcement's look at who is here and its replacing the bus's set.
+    pub(crate) presence_writes: tokio::sync::Mutex<()>,
     /// The heartbeat and the outbox consumer.
     pub(crate) tasks: TaskTracker,
     /// The guild-creation lease of a sidecar without a bus.
@@ -136,6 +139,7 @@ impl<S: CharterStore, D: Directory> CharterHandler<S, D> {
                 // The first heartbeat announces whoever entered the world before it.
                 stale_presence: AtomicBool::new(true),
                 presence_dirty: Notify::new(),
+                presence_writes: tokio::sync::Mutex::new(()),
                 tasks: TaskTracker::new(),
                 local_lease: Default::default(),
                 announcer: std::sync::OnceLock::new(),

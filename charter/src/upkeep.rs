@@ -59,6 +59,9 @@ async fn beat<S: CharterStore, D: Directory>(core: &Core<S, D>, bus: &D) -> bool
         core.stale_presence.store(true, Ordering::SeqCst);
         return false;
     }
+    // Who is here is read under the lock, so no update applied after the read can
+    // be undone by the announcement (a login lost, a logout brought back).
+    let _writing = core.presence_writes.lock().await;
     if core.stale_presence.swap(false, Ordering::SeqCst) {
         let here = core.local.characters();
         if let Err(e) = core.bounded(bus.announce(&here)).await {
@@ -72,7 +75,8 @@ async fn beat<S: CharterStore, D: Directory>(core: &Core<S, D>, bus: &D) -> bool
 }
 
 /// Applies presence updates in order, until `cancel`. While presence is stale
-/// (an update failed) updates are skipped: the re-announcement covers them.
+/// (an update failed) updates are skipped: the re-announcement covers them, as it
+/// reads who is here after them (both hold [`Core::presence_writes`]).
 pub(crate) async fn publish_presence<S: CharterStore, D: Directory>(
     core: Arc<Core<S, D>>,
     bus: D,
@@ -87,6 +91,7 @@ pub(crate) async fn publish_presence<S: CharterStore, D: Directory>(
         let Some(update) = update else {
             return;
         };
+        let _writing = core.presence_writes.lock().await;
         if core.stale_presence.load(Ordering::SeqCst) {
             continue;
         }
@@ -118,8 +123,10 @@ pub(crate) async fn listen<S: CharterStore, D: Directory>(
         match listener {
             Ok(mut listener) => {
                 retry = FIRST_RETRY;
-                // Events published while nobody listened.
+                // Events published while nobody listened; presence repaired now, not
+                // after the keeper's backoff, which may have grown during the outage.
                 core.events_due.notify_one();
+                core.presence_dirty.notify_one();
                 loop {
                     let woken = tokio::select! {
                         woken = listener.notified() => woken,

@@ -1,12 +1,14 @@
 //! A TCP relay toward one database server that a fault test breaks instead of the
 //! shared server: every relayed connection dropped and new ones refused, or every
-//! byte held back (a blackhole), then mended.
+//! byte held back (a blackhole), or every request slowed, then mended.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Result;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +43,8 @@ pub struct Relay {
     pub addr: SocketAddr,
     state: Arc<Mutex<RelayState>>,
     accepted: Arc<AtomicU64>,
+    /// How long each read toward the server waits before it goes on, in µs.
+    delay: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -58,7 +62,12 @@ impl Relay {
             refuse_next: 0,
         }));
         let accepted = Arc::new(AtomicU64::new(0));
-        let (st, count) = (Arc::clone(&state), Arc::clone(&accepted));
+        let delay = Arc::new(AtomicU64::new(0));
+        let (st, count, slow) = (
+            Arc::clone(&state),
+            Arc::clone(&accepted),
+            Arc::clone(&delay),
+        );
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::Relaxed);
@@ -83,6 +92,7 @@ impl Relay {
                             target,
                             generation,
                             Arc::clone(&st),
+                            Arc::clone(&slow),
                         ));
                     }
                 }
@@ -92,8 +102,16 @@ impl Relay {
             addr,
             state,
             accepted,
+            delay,
             task,
         })
+    }
+
+    /// Holds every read toward the server back by `delay` before it goes on, on
+    /// the connections relayed now and later (zero: no delay). A slow network.
+    pub fn slow(&self, delay: Duration) {
+        self.delay
+            .store(delay.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Breaks the relay; returns once no relayed connection moves a byte any more.
@@ -147,6 +165,7 @@ async fn relay_connection(
     target: SocketAddr,
     generation: CancellationToken,
     state: Arc<Mutex<RelayState>>,
+    delay: Arc<AtomicU64>,
 ) {
     let mut sockets = Vec::new();
     let server = tokio::select! {
@@ -158,7 +177,7 @@ async fn relay_connection(
         let _ = client.set_nodelay(true);
         let _ = server.set_nodelay(true);
         cut = tokio::select! {
-            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+            _ = relay_both(&mut client, &mut server, &delay) => false,
             _ = generation.cancelled() => true,
         };
         sockets.push(server);
@@ -172,5 +191,36 @@ async fn relay_connection(
         for socket in &sockets {
             let _ = socket.set_zero_linger();
         }
+    }
+}
+
+/// Moves bytes both ways until both sides are done or one fails; reads from the
+/// client wait out the relay's delay first.
+async fn relay_both(client: &mut TcpStream, server: &mut TcpStream, delay: &AtomicU64) {
+    let (mut from_client, mut to_client) = client.split();
+    let (mut from_server, mut to_server) = server.split();
+    let _ = tokio::try_join!(
+        pump(&mut from_client, &mut to_server, Some(delay)),
+        pump(&mut from_server, &mut to_client, None),
+    );
+}
+
+/// Copies `from` to `to`, each read held back by `delay`, then shuts `to` down.
+async fn pump(
+    from: &mut (impl AsyncRead + Unpin),
+    to: &mut (impl AsyncWrite + Unpin),
+    delay: Option<&AtomicU64>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        let wait = delay.map_or(0, |d| d.load(Ordering::Relaxed));
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_micros(wait)).await;
+        }
+        to.write_all(&buf[..n]).await?;
     }
 }
