@@ -25,11 +25,13 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             client
                 .execute(
-                    &format!(
-                        "INSERT INTO {s}.online (character_guid, sidecar_id) VALUES ($1, $2)
+                    &client
+                        .prepare_cached(&format!(
+                            "INSERT INTO {s}.online (character_guid, sidecar_id) VALUES ($1, $2)
                          ON CONFLICT (character_guid)
                          DO UPDATE SET sidecar_id = $2, heartbeat_at = now()"
-                    ),
+                        ))
+                        .await?,
                     &[&i64::from(character), &self.sidecar],
                 )
                 .await?;
@@ -45,9 +47,11 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             client
                 .execute(
-                    &format!(
-                        "DELETE FROM {s}.online WHERE character_guid = $1 AND sidecar_id = $2"
-                    ),
+                    &client
+                        .prepare_cached(&format!(
+                            "DELETE FROM {s}.online WHERE character_guid = $1 AND sidecar_id = $2"
+                        ))
+                        .await?,
                     &[&i64::from(character), &self.sidecar],
                 )
                 .await?;
@@ -64,11 +68,13 @@ impl Directory for Bus {
             let expiry = self.expiry.as_secs_f64();
             let row = client
                 .query_opt(
-                    &format!(
-                        "SELECT sidecar_id FROM {s}.online
+                    &client
+                        .prepare_cached(&format!(
+                            "SELECT sidecar_id FROM {s}.online
                          WHERE character_guid = $1
                            AND heartbeat_at > now() - make_interval(secs => $2)"
-                    ),
+                        ))
+                        .await?,
                     &[&i64::from(character), &expiry],
                 )
                 .await?;
@@ -84,10 +90,12 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let rows = client
                 .query(
-                    &format!(
+                    &client
+                        .prepare_cached(&format!(
                         "SELECT sidecar_id FROM {s}.sidecars
                          WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY sidecar_id"
-                    ),
+                    ))
+                        .await?,
                     &[&self.expiry.as_secs_f64()],
                 )
                 .await?;
@@ -138,12 +146,14 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let rows = client
                 .query(
-                    &format!(
-                        "SELECT id, character_guid, kind, payload FROM {s}.outbox
+                    &client
+                        .prepare_cached(&format!(
+                            "SELECT id, character_guid, kind, payload FROM {s}.outbox
                          WHERE target_sidecar = $1 AND delivered_at IS NULL
                            AND (character_guid IS NULL OR character_guid = ANY($3))
                          ORDER BY id LIMIT $2"
-                    ),
+                        ))
+                        .await?,
                     &[&self.sidecar, &limit, &characters],
                 )
                 .await?;
@@ -169,10 +179,12 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let n = client
                 .execute(
-                    &format!(
-                        "UPDATE {s}.outbox SET delivered_at = now()
+                    &client
+                        .prepare_cached(&format!(
+                            "UPDATE {s}.outbox SET delivered_at = now()
                          WHERE id = $1 AND delivered_at IS NULL"
-                    ),
+                        ))
+                        .await?,
                     &[&id],
                 )
                 .await?;
@@ -190,12 +202,14 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let rows = client
                 .query(
-                    &format!(
-                        "DELETE FROM {s}.outbox
+                    &client
+                        .prepare_cached(&format!(
+                            "DELETE FROM {s}.outbox
                          WHERE target_sidecar = $1
                            AND created_at < now() - make_interval(secs => $2)
                          RETURNING delivered_at IS NULL"
-                    ),
+                        ))
+                        .await?,
                     &[&self.sidecar, &age.as_secs_f64()],
                 )
                 .await?;
@@ -211,10 +225,10 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let row = client
                 .query_one(
-                    &format!(
+                    &client.prepare_cached(&format!(
                         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
                          FROM {s}.outbox WHERE target_sidecar = $1 AND delivered_at IS NULL"
-                    ),
+                    )).await?,
                     &[&self.sidecar],
                 )
                 .await?;
@@ -235,7 +249,7 @@ impl Directory for Bus {
             let client = self.pool.get().await?;
             client
                 .execute(
-                    "SELECT pg_notify($1, $2)",
+                    &client.prepare_cached("SELECT pg_notify($1, $2)").await?,
                     &[&self.channel(sidecar), &notice_wake(character, ready, held)],
                 )
                 .await?;
@@ -311,15 +325,17 @@ impl Directory for Bus {
             let s = ident(&self.schema);
             let row = client
                 .query_opt(
-                    &format!(
-                        "INSERT INTO {s}.turn_in_lease (id, holder, expires_at)
+                    &client
+                        .prepare_cached(&format!(
+                            "INSERT INTO {s}.turn_in_lease (id, holder, expires_at)
                          VALUES (1, $1, now() + make_interval(secs => $2))
                          ON CONFLICT (id) DO UPDATE
                          SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                          WHERE {s}.turn_in_lease.expires_at < now()
                             OR {s}.turn_in_lease.holder = EXCLUDED.holder
                          RETURNING holder"
-                    ),
+                        ))
+                        .await?,
                     &[&holder, &ttl.as_secs_f64()],
                 )
                 .await?;
