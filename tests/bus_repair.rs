@@ -122,9 +122,9 @@ async fn repair() -> Result<()> {
 }
 
 /// Characters logging in and out while the bus is lost and repaired again and
-/// again: once it settles, the bus places behind B exactly the characters in the
-/// world there. A re-announcement that raced an update used to lose a login (or
-/// bring back a logout) for good.
+/// again: the bus is repaired soon after the last outage, and then places behind
+/// B exactly the characters in the world there. The repair used to wait out a
+/// backoff grown by the outages (the bus still down 5 s after the churn).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_churned_through_repairs_matches_the_world() -> Result<()> {
     within(Duration::from_secs(60), "the churn test", churn()).await

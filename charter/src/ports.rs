@@ -348,8 +348,9 @@ pub trait Directory: Clone + Send + Sync + 'static {
         ready: Option<&Notice>,
         held: bool,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
-    /// Records that every one of `characters` plays behind this sidecar (after the
-    /// bus was lost, or a publish failed).
+    /// Makes `characters` exactly the set playing behind this sidecar (after the
+    /// bus was lost, or a publish failed): others placed here are removed. The
+    /// caller applies no presence update meanwhile.
     fn announce(&self, characters: &[u32])
         -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Wake-ups when events arrive.
