@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use tc9_codec::messages::{CmsgOfferPetition, SmsgPetitionShowSignatures};
 use tc9_codec::wire::Guid;
+use tc9_sidecar::Sidecar;
 use tc9_testkit::db::{located, wait_located};
 use tc9_testkit::{
     eventually, http_get, metric_sum, within, BusRealm, Cut, Gateway, Relay, World, CHARTER,
@@ -146,14 +147,21 @@ async fn bus_up(metrics: SocketAddr) -> Result<bool> {
     Ok(metric_sum(&text, "tc9_sidecar_bus_up", &[]) == 1.0)
 }
 
-async fn slow_repair() -> Result<()> {
-    const ROUNDS: usize = 4;
-    let realm = BusRealm::create("bus_slow").await?;
+/// A realm `tag` with sidecar B reaching its bus through a relay, the bus up;
+/// B's metrics address.
+async fn behind_relay(tag: &str) -> Result<(BusRealm, Relay, World, Sidecar, SocketAddr)> {
+    let realm = BusRealm::create(tag).await?;
     let relay = Relay::start(POSTGRES_ADDR).await?;
     let world = World::start().await?;
     let b = realm.sidecar("B", &world, &relay.addr.to_string()).await?;
     let metrics = b.metrics_addr().context("metrics")?;
     repaired(metrics).await?;
+    Ok((realm, relay, world, b, metrics))
+}
+
+async fn slow_repair() -> Result<()> {
+    const ROUNDS: usize = 4;
+    let (realm, relay, _world, b, metrics) = behind_relay("bus_slow").await?;
     let (mut inside, mut guid) = (Vec::new(), 1000);
     for _ in 0..ROUNDS {
         // Past the 500 ms time limit: an update and then the heartbeat fail, the
@@ -224,12 +232,7 @@ async fn churn() -> Result<()> {
     const WORKERS: u32 = 8;
     const EACH: u32 = 5;
     const CHURN: Duration = Duration::from_secs(8);
-    let realm = BusRealm::create("bus_churn").await?;
-    let relay = Relay::start(POSTGRES_ADDR).await?;
-    let world = World::start().await?;
-    let b = realm.sidecar("B", &world, &relay.addr.to_string()).await?;
-    let metrics = b.metrics_addr().context("metrics")?;
-    repaired(metrics).await?;
+    let (realm, relay, _world, b, metrics) = behind_relay("bus_churn").await?;
     let addr = b.addr();
     let until = Instant::now() + CHURN;
     let workers: Vec<_> = (0..WORKERS)
