@@ -39,12 +39,9 @@ async fn readiness(metrics: SocketAddr) -> Result<(u16, bool)> {
 async fn repaired(metrics: SocketAddr) -> Result<Duration> {
     let started = Instant::now();
     eventually("the bus repaired", REPAIR_BOUND, || async move {
-        let (_, text) = http_get(metrics, "/metrics").await?;
+        let up = bus_up(metrics).await?;
         let (status, bus_down) = readiness(metrics).await?;
-        Ok(
-            (metric_sum(&text, "tc9_sidecar_bus_up", &[]) == 1.0 && status == 200 && !bus_down)
-                .then_some(()),
-        )
+        Ok((up && status == 200 && !bus_down).then_some(()))
     })
     .await?;
     Ok(started.elapsed())
