@@ -1,4 +1,5 @@
-//! Unframeable input, a peer closing mid-frame, and the real binary: SIGTERM during traffic and check-config.
+//! Unframeable input, a peer closing mid-frame, and the real binary: SIGTERM during
+//! traffic and check-config.
 
 use super::*;
 

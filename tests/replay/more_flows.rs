@@ -1,4 +1,5 @@
-//! The turn-in, guild-query, pass-through, arena and fail-open scenarios, and the corpus's regeneration.
+//! The turn-in, guild-query, pass-through, arena and fail-open scenarios, and the
+//! corpus's regeneration.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! The realm the scenarios share: its characters, charters and guild, as world-file text.
+//! The realm the scenarios share: its characters, charters and guild, as world-file
+//! text.
 
 /// Character guids. Races: 1 human, 3 dwarf, 4 night elf, 7 gnome (Alliance); 2 orc
 /// (Horde).

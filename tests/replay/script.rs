@@ -1,4 +1,5 @@
-//! Scripts: a session's frames built in code, and the scenario that pairs one with its world.
+//! Scripts: a session's frames built in code, and the scenario that pairs one with its
+//! world.
 
 use super::*;
 
