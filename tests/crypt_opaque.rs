@@ -7,12 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use tc9_codec::Opcode;
 use tc9_testkit::scripted::*;
-use tc9_testkit::{lock, start_sidecar_with, MariaDb};
+use tc9_testkit::{lock, start_sidecar_with, within, MariaDb};
 use tokio::net::TcpListener;
-use tokio::time::timeout;
 
 /// How long a whole test may take.
 const WHOLE_TEST: Duration = Duration::from_secs(60);
@@ -120,9 +119,12 @@ async fn opaque_session(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_session_key_falls_back_to_opaque() -> Result<()> {
-    timeout(WHOLE_TEST, missing_session_key_falls_back_to_opaque_body())
-        .await
-        .context("the test timed out")?
+    within(
+        WHOLE_TEST,
+        "missing session key falls back to opaque",
+        missing_session_key_falls_back_to_opaque_body(),
+    )
+    .await
 }
 
 async fn missing_session_key_falls_back_to_opaque_body() -> Result<()> {

@@ -10,14 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
 use tc9_testkit::scripted::*;
-use tc9_testkit::{lock, start_sidecar_with, Relay, MARIADB_ADDR};
+use tc9_testkit::{lock, start_sidecar_with, within, Relay, MARIADB_ADDR};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::time::timeout;
 use wow_srp::wrath_header::ServerCrypto;
 
 /// How long a whole test may take.
@@ -139,9 +138,12 @@ async fn crypt_worldserver(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crypt_session_with_inject_and_drop() -> Result<()> {
-    timeout(WHOLE_TEST, crypt_session_with_inject_and_drop_body(0))
-        .await
-        .context("the test timed out")?
+    within(
+        WHOLE_TEST,
+        "crypt session with inject and drop",
+        crypt_session_with_inject_and_drop_body(0),
+    )
+    .await
 }
 
 /// The auth database drops the sidecar's first two connections (a restart at the
@@ -149,9 +151,12 @@ async fn crypt_session_with_inject_and_drop() -> Result<()> {
 /// encrypted, with its charters intercepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_key_lookups_are_retried() -> Result<()> {
-    timeout(WHOLE_TEST, crypt_session_with_inject_and_drop_body(2))
-        .await
-        .context("the test timed out")?
+    within(
+        WHOLE_TEST,
+        "crypt session with inject and drop",
+        crypt_session_with_inject_and_drop_body(2),
+    )
+    .await
 }
 
 /// A relay to MariaDB that closes its first `refused` connections at once and forwards
@@ -245,12 +250,12 @@ async fn crypt_session_with_inject_and_drop_body(refused: u32) -> Result<()> {
 /// gateway decrypts every server header after its `CMSG_AUTH_SESSION`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answer_before_first_server_frame_is_encrypted() -> Result<()> {
-    timeout(
+    within(
         WHOLE_TEST,
+        "answer before first server frame is encrypted",
         answer_before_first_server_frame_is_encrypted_body(),
     )
     .await
-    .context("the test timed out")?
 }
 
 async fn answer_before_first_server_frame_is_encrypted_body() -> Result<()> {

@@ -13,8 +13,7 @@ use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::backends::postgres::Bus;
 use tc9_sidecar::config::{Config, LinkMode};
 use tc9_testkit::scripted::*;
-use tc9_testkit::{lock, start_sidecar_with, MariaDb};
-use tokio::time::timeout;
+use tc9_testkit::{lock, start_sidecar_with, within, MariaDb};
 
 /// How long a whole test may take.
 const WHOLE_TEST: Duration = Duration::from_secs(60);
@@ -103,9 +102,12 @@ async fn probe_until_character(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_is_looked_up_from_characters_db() -> Result<()> {
-    timeout(WHOLE_TEST, identity_is_looked_up_from_characters_db_body())
-        .await
-        .context("the test timed out")?
+    within(
+        WHOLE_TEST,
+        "identity is looked up from characters db",
+        identity_is_looked_up_from_characters_db_body(),
+    )
+    .await
 }
 
 async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {

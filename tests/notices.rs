@@ -25,8 +25,8 @@ use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
 use tc9_testkit::db::wait_located;
 use tc9_testkit::{
-    client, eventually, http_get, metric_sum, BusRealm, Cut, Gateway, MariaDb, Relay, World,
-    CHARTER, POSTGRES_ADDR, STEP,
+    client, eventually, http_get, metric_sum, within, BusRealm, Cut, Gateway, MariaDb, Relay,
+    World, CHARTER, POSTGRES_ADDR, STEP,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
@@ -78,9 +78,7 @@ async fn signed(signer: &mut Gateway, charter: u32) -> Result<(SmsgPetitionSignR
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signatures_reach_their_owner_through_bus_outages() -> Result<()> {
-    timeout(WHOLE_TEST, bus_outages())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "bus outages", bus_outages()).await
 }
 
 async fn bus_outages() -> Result<()> {
@@ -154,9 +152,7 @@ async fn bus_outages() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_signatures_survive_a_crash_and_a_move() -> Result<()> {
-    timeout(WHOLE_TEST, crash_and_move())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "crash and move", crash_and_move()).await
 }
 
 async fn crash_and_move() -> Result<()> {
@@ -216,9 +212,7 @@ async fn crash_and_move() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_held_for_a_dead_sidecar_reaches_the_owner_elsewhere() -> Result<()> {
-    timeout(WHOLE_TEST, dead_deliverer())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "dead deliverer", dead_deliverer()).await
 }
 
 /// The owner plays behind B, so A claims the notice for B as it records it; B never
@@ -274,9 +268,7 @@ async fn dead_deliverer() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_client_delays_nobody() -> Result<()> {
-    timeout(WHOLE_TEST, stuck_client())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "stuck client", stuck_client()).await
 }
 
 async fn stuck_client() -> Result<()> {
@@ -355,9 +347,7 @@ async fn stuck_client() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poisoned_notice_blocks_nothing() -> Result<()> {
-    timeout(WHOLE_TEST, poisoned())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "poisoned", poisoned()).await
 }
 
 async fn poisoned() -> Result<()> {

@@ -7,7 +7,7 @@ use anyhow::{ensure, Context, Result};
 use tc9_codec::Opcode;
 use tc9_sidecar::config::LinkMode;
 use tc9_testkit::scripted::*;
-use tc9_testkit::{start_sidecar_with, STEP};
+use tc9_testkit::{start_sidecar_with, within, STEP};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
@@ -42,12 +42,12 @@ async fn an_answer_waits_for_the_frame_passing_through() -> Result<()> {
 /// [`large_frame_streamed_body`] in `plain` mode, then in `wotlk-crypt` mode.
 async fn plain_and_crypt(answer_mid_frame: bool) -> Result<()> {
     for crypt in [false, true] {
-        timeout(
+        within(
             WHOLE_TEST,
+            "large frame streamed",
             large_frame_streamed_body(crypt, answer_mid_frame),
         )
-        .await
-        .context("the test timed out")??;
+        .await?;
     }
     Ok(())
 }

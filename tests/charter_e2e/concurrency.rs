@@ -4,9 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_signers_never_exceed_nine() -> Result<()> {
-    timeout(WHOLE_TEST, concurrent_signers())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "concurrent signers", concurrent_signers()).await
 }
 
 /// The account of signer `guid` (100..=119): its own, except three pairs that share

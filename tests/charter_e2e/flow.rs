@@ -5,9 +5,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_server_charter_flow() -> Result<()> {
-    timeout(WHOLE_TEST, charter_flow())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "charter flow", charter_flow()).await
 }
 
 async fn charter_flow() -> Result<()> {
@@ -47,13 +45,7 @@ async fn charter_flow() -> Result<()> {
     realm.wait_located(2, "B").await?;
 
     // -- The owner on A offers the charter to 2, who plays behind B.
-    owner
-        .send(&CmsgOfferPetition {
-            unk: 0,
-            petition: Guid::item(CHARTER),
-            target: Guid::player(2),
-        })
-        .await?;
+    owner.send(&offer(CHARTER, 2)).await?;
     let (shown, _) = signer
         .expect_framed::<SmsgPetitionShowSignatures>("the offer reaches the target through B")
         .await?;

@@ -51,11 +51,11 @@ use tc9_sidecar::config::Config;
 use tc9_sidecar::Sidecar;
 use tc9_testkit::db::{sign_row, wait_located};
 use tc9_testkit::{
-    server_frame, start_sidecar, test_config, Gateway, MariaDb, PgDb, SignRow, World, SILENCE, STEP,
+    server_frame, start_sidecar, test_config, within, Gateway, MariaDb, PgDb, SignRow, World,
+    SILENCE, STEP,
 };
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
-use tokio::time::timeout;
 
 mod concurrency;
 mod flow;
@@ -77,6 +77,24 @@ fn sign(petition: u32) -> CmsgPetitionSign {
         petition: Guid::item(petition),
         unk: 1,
     }
+}
+
+/// `CMSG_OFFER_PETITION` of the charter item `petition` to the character `target`.
+fn offer(petition: u32, target: u32) -> CmsgOfferPetition {
+    CmsgOfferPetition {
+        unk: 0,
+        petition: Guid::item(petition),
+        target: Guid::player(target),
+    }
+}
+
+/// Two sidecars with a player behind each: the charter's owner (1) on A, the target
+/// (2) on B, and the bus already placing the target.
+struct Pair {
+    a: Sidecar,
+    b: Sidecar,
+    owner: Gateway,
+    target: Gateway,
 }
 
 /// The databases and worldservers of one realm.
@@ -113,6 +131,26 @@ impl Realm {
             ..test_config(id, world.addr)
         })
         .await
+    }
+
+    /// The opening most tests share: Owner (1) holding the charter `charter` named
+    /// `name`, Target (2), and [`Pair`]'s sidecars and players; B with `grace_b_secs` of
+    /// shutdown grace.
+    async fn pair(&self, charter: u32, name: &str, grace_b_secs: u64) -> Result<Pair> {
+        self.mysql.character(1, 1, "Owner", 1).await?;
+        self.mysql.character(2, 2, "Target", 1).await?;
+        self.mysql.petition(1, charter, charter, name).await?;
+        let a = self.sidecar("A", 1).await?;
+        let b = self.sidecar("B", grace_b_secs).await?;
+        let owner = Gateway::logged_in(a.addr(), "owner 1 @A", 1).await?;
+        let target = Gateway::logged_in(b.addr(), "target 2 @B", 2).await?;
+        self.wait_located(2, "B").await?;
+        Ok(Pair {
+            a,
+            b,
+            owner,
+            target,
+        })
     }
 
     /// Waits until the bus places `character` behind `sidecar`.

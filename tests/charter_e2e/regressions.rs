@@ -7,9 +7,7 @@ use super::*;
 /// process with the same id must not keep them alive with its heartbeat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_presence_of_a_crashed_sidecar_expires() -> Result<()> {
-    timeout(WHOLE_TEST, stale_presence())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "stale presence", stale_presence()).await
 }
 
 async fn stale_presence() -> Result<()> {
@@ -41,23 +39,18 @@ async fn stale_presence() -> Result<()> {
 /// sidecar.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_events_do_not_block_newer_ones() -> Result<()> {
-    timeout(WHOLE_TEST, blocked_outbox())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "blocked outbox", blocked_outbox()).await
 }
 
 async fn blocked_outbox() -> Result<()> {
     const CHARTER: u32 = 800;
     let realm = Realm::create("hol").await?;
-    let db = &realm.mysql;
-    db.character(1, 1, "Owner", 1).await?;
-    db.character(2, 2, "Target", 1).await?;
-    db.petition(1, CHARTER, CHARTER, "Backlog").await?;
-    let a = realm.sidecar("A", 1).await?;
-    let b = realm.sidecar("B", 1).await?;
-    let mut owner = Gateway::logged_in(a.addr(), "owner 1 @A", 1).await?;
-    let mut target = Gateway::logged_in(b.addr(), "target 2 @B", 2).await?;
-    realm.wait_located(2, "B").await?;
+    let Pair {
+        a,
+        b,
+        mut owner,
+        mut target,
+    } = realm.pair(CHARTER, "Backlog", 1).await?;
     // Events for a character that left B between `locate` and delivery (or that a
     // crashed B still appears to hold): they wait for it until event_ttl.
     let payload = server_frame(&MsgPetitionDeclineServer {
@@ -68,13 +61,7 @@ async fn blocked_outbox() -> Result<()> {
             .publish("B", Some(999), &EventKind::Packets, payload.as_bytes())
             .await?;
     }
-    owner
-        .send(&CmsgOfferPetition {
-            unk: 0,
-            petition: Guid::item(CHARTER),
-            target: Guid::player(2),
-        })
-        .await?;
+    owner.send(&offer(CHARTER, 2)).await?;
     let shown = target.recv(Duration::from_secs(5)).await?;
     let shown = shown.context("the offer to a character online behind B never arrived")?;
     assert_eq!(shown.opcode(), Opcode::SMSG_PETITION_SHOW_SIGNATURES);
@@ -89,9 +76,7 @@ async fn blocked_outbox() -> Result<()> {
 /// guild with GE_TABARDCHANGE); B's next answer shows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guild_answers_follow_guild_events() -> Result<()> {
-    timeout(WHOLE_TEST, guild_changes())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "guild changes", guild_changes()).await
 }
 
 async fn guild_changes() -> Result<()> {

@@ -5,27 +5,21 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_survive_a_sidecar_restart() -> Result<()> {
-    timeout(WHOLE_TEST, restart())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "restart", restart()).await
 }
 
 async fn restart() -> Result<()> {
     const CHARTER: u32 = 700;
     const OFFERS: usize = 3;
     let realm = Realm::create("restart").await?;
-    let db = &realm.mysql;
-    db.character(1, 1, "Owner", 1).await?;
-    db.character(2, 2, "Target", 1).await?;
-    db.petition(1, CHARTER, CHARTER, "Phoenix").await?;
-    db.signature(1, CHARTER, 20, 20).await?;
-
-    let a = realm.sidecar("A", 1).await?;
     // B's sessions outlive its outbox consumer for the grace period.
-    let b = realm.sidecar("B", 4).await?;
-    let mut owner = Gateway::logged_in(a.addr(), "owner 1 @A", 1).await?;
-    let mut target = Gateway::logged_in(b.addr(), "target 2 @old B", 2).await?;
-    realm.wait_located(2, "B").await?;
+    let Pair {
+        a,
+        b,
+        mut owner,
+        mut target,
+    } = realm.pair(CHARTER, "Phoenix", 4).await?;
+    realm.mysql.signature(1, CHARTER, 20, 20).await?;
 
     // B goes down: its consumer and heartbeat stop at once, its sessions soon after.
     b.begin_stop();
@@ -36,13 +30,7 @@ async fn restart() -> Result<()> {
         "B's presence must still be fresh for this test"
     );
     for _ in 0..OFFERS {
-        owner
-            .send(&CmsgOfferPetition {
-                unk: 0,
-                petition: Guid::item(CHARTER),
-                target: Guid::player(2),
-            })
-            .await?;
+        owner.send(&offer(CHARTER, 2)).await?;
     }
     assert!(owner.fence().await?.is_empty());
     realm

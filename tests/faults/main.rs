@@ -46,7 +46,7 @@ use tc9_testkit::db::wait_located;
 use tc9_testkit::frames::{ensure_same_stream, expect_frame, read_to_close, write_chunked, Ending};
 use tc9_testkit::{
     client, client_frame, eventually, server, server_frame, start_sidecar, start_sidecar_with,
-    status_kib, test_config, Cut, Gateway, MariaDb, PgDb, Relay, World, MARIADB_ADDR,
+    status_kib, test_config, within, Cut, Gateway, MariaDb, PgDb, Relay, World, MARIADB_ADDR,
     POSTGRES_ADDR, SILENCE, STEP,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

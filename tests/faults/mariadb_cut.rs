@@ -54,9 +54,7 @@ async fn expect_sign_failed_open(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_cut_mid_session_fails_open() -> Result<()> {
-    timeout(WHOLE_TEST, mariadb_cut())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "mariadb cut", mariadb_cut()).await
 }
 
 async fn mariadb_cut() -> Result<()> {

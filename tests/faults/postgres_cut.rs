@@ -4,9 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cut_and_back_loses_no_event() -> Result<()> {
-    timeout(WHOLE_TEST, postgres_cut())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "postgres cut", postgres_cut()).await
 }
 
 async fn postgres_cut() -> Result<()> {

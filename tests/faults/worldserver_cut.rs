@@ -15,9 +15,7 @@ enum Kill {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worldserver_killed_mid_stream() -> Result<()> {
-    timeout(WHOLE_TEST, killed_mid_stream())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "killed mid stream", killed_mid_stream()).await
 }
 
 async fn killed_mid_stream() -> Result<()> {

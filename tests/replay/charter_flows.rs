@@ -6,14 +6,7 @@ use super::*;
 /// through the bus, Dorn is in a guild (refused, naming the offerer), and Cedric is
 /// online nowhere the bus knows (the worldserver answers as it would).
 pub(super) fn cross_server_offer() -> Scenario {
-    let world = [
-        cast(),
-        the_charter(),
-        signers(CHARTER, 101, 3),
-        online(BRENNA, "B"),
-        online(DORN, "B"),
-    ]
-    .concat();
+    let world = charter_world(3, &[BRENNA, DORN]);
     let mut s = Script::new();
     s.enter_world(ALDRIC);
     for target in [BRENNA, DORN, CEDRIC] {
@@ -23,55 +16,31 @@ pub(super) fn cross_server_offer() -> Scenario {
             target: Guid::player(target),
         });
     }
-    Scenario {
-        name: "cross_server_offer",
-        world,
-        script: s,
-    }
+    Scenario::new("cross_server_offer", world, s)
 }
 
 /// Cedric (here) signs Aldric's charter; Aldric plays behind B.
 pub(super) fn sign() -> Scenario {
-    let world = [
-        cast(),
-        the_charter(),
-        signers(CHARTER, 101, 2),
-        online(ALDRIC, "B"),
-    ]
-    .concat();
+    let world = charter_world(2, &[ALDRIC]);
     let mut s = Script::new();
     s.enter_world(CEDRIC).sign(CHARTER);
     // The new signature is in the list right away.
     s.client(&CmsgPetitionShowSignatures {
         petition: Guid::item(CHARTER),
     });
-    Scenario {
-        name: "sign",
-        world,
-        script: s,
-    }
+    Scenario::new("sign", world, s)
 }
 
 /// Cedric signs, logs out, and his alt Cedrina (same account) tries to sign too.
 pub(super) fn already_signed() -> Scenario {
-    let world = [
-        cast(),
-        the_charter(),
-        signers(CHARTER, 101, 2),
-        online(ALDRIC, "B"),
-    ]
-    .concat();
+    let world = charter_world(2, &[ALDRIC]);
     let mut s = Script::new();
     s.enter_world(CEDRIC)
         .sign(CHARTER)
         .leave_world()
         .enter_world(CEDRINA)
         .sign(CHARTER);
-    Scenario {
-        name: "already_signed",
-        world,
-        script: s,
-    }
+    Scenario::new("already_signed", world, s)
 }
 
 /// Dorn, a guild member, tries to sign.
@@ -86,11 +55,7 @@ pub(super) fn already_in_guild() -> Scenario {
     .concat();
     let mut s = Script::new();
     s.enter_world(DORN).sign(CHARTER);
-    Scenario {
-        name: "already_in_guild",
-        world,
-        script: s,
-    }
+    Scenario::new("already_in_guild", world, s)
 }
 
 /// The silent and the faction refusals: Aldric signs his own charter, Grokk (Horde)
@@ -114,11 +79,7 @@ pub(super) fn sign_refused() -> Scenario {
         .leave_world()
         .enter_world(CEDRIC)
         .sign(FULL_CHARTER);
-    Scenario {
-        name: "sign_refused",
-        world,
-        script: s,
-    }
+    Scenario::new("sign_refused", world, s)
 }
 
 /// Brenna (here) declines Aldric's charter (Aldric behind B), a charter whose owner is
@@ -138,17 +99,13 @@ pub(super) fn decline() -> Scenario {
             petition: Guid::item(petition),
         });
     }
-    Scenario {
-        name: "decline",
-        world,
-        script: s,
-    }
+    Scenario::new("decline", world, s)
 }
 
 /// Brenna queries Aldric's charter (answered from the database) and an unknown one
 /// (forwarded).
 pub(super) fn query() -> Scenario {
-    let world = [cast(), the_charter(), online(ALDRIC, "B")].concat();
+    let world = charter_world(0, &[ALDRIC]);
     let mut s = Script::new();
     s.enter_world(BRENNA);
     for (id, petition) in [(CHARTER_ID, CHARTER), (999, 999)] {
@@ -157,11 +114,7 @@ pub(super) fn query() -> Scenario {
             petition: Guid::item(petition),
         });
     }
-    Scenario {
-        name: "query",
-        world,
-        script: s,
-    }
+    Scenario::new("query", world, s)
 }
 
 /// Brenna (here) asks for the signatures of Aldric's charter (answered, with her in
@@ -169,13 +122,7 @@ pub(super) fn query() -> Scenario {
 /// (one signature: rewritten to all three) and once more with the full list
 /// (forwarded as it is).
 pub(super) fn show_signatures() -> Scenario {
-    let world = [
-        cast(),
-        the_charter(),
-        signers(CHARTER, 101, 3),
-        online(ALDRIC, "B"),
-    ]
-    .concat();
+    let world = charter_world(3, &[ALDRIC]);
     let mut s = Script::new();
     s.enter_world(BRENNA)
         .client(&CmsgPetitionShowSignatures {
@@ -183,9 +130,5 @@ pub(super) fn show_signatures() -> Scenario {
         })
         .server(&shown(CHARTER, ALDRIC, CHARTER_ID, &[101]))
         .server(&shown(CHARTER, ALDRIC, CHARTER_ID, &[101, 102, 103]));
-    Scenario {
-        name: "show_signatures",
-        world,
-        script: s,
-    }
+    Scenario::new("show_signatures", world, s)
 }

@@ -6,30 +6,20 @@ use super::*;
 /// Aldric turns in a charter with nine signatures in the database, but the
 /// worldserver's cache still counts fewer: its NEED_MORE_SIGNATURES is forwarded.
 pub(super) fn turn_in_stale() -> Scenario {
-    let world = [cast(), the_charter(), signers(CHARTER, 101, 9)].concat();
+    let world = charter_world(9, &[]);
     let mut s = Script::new();
     s.enter_world(ALDRIC)
         .client(&turn_in(CHARTER))
         .server(&SmsgTurnInPetitionResults {
             result: turn_in_result::NEED_MORE_SIGNATURES,
         });
-    Scenario {
-        name: "turn_in",
-        world,
-        script: s,
-    }
+    Scenario::new("turn_in", world, s)
 }
 
 /// The same turn-in after the worldserver reloaded: the guild is created, and every
 /// live sidecar hears of it.
 pub(super) fn turn_in_success() -> Scenario {
-    let world = [
-        cast(),
-        the_charter(),
-        signers(CHARTER, 101, 9),
-        online(BRENNA, "B"),
-    ]
-    .concat();
+    let world = charter_world(9, &[BRENNA]);
     let mut s = Script::new();
     s.enter_world(ALDRIC)
         .client(&turn_in(CHARTER))
@@ -41,11 +31,7 @@ pub(super) fn turn_in_success() -> Scenario {
         .server(&SmsgTurnInPetitionResults {
             result: turn_in_result::OK,
         });
-    Scenario {
-        name: "turn_in_success",
-        world,
-        script: s,
-    }
+    Scenario::new("turn_in_success", world, s)
 }
 
 /// Dorn queries his guild (answered from the database, then from the answer cache) and
@@ -70,11 +56,7 @@ pub(super) fn guild_query() -> Scenario {
             guid: None,
         })
         .client(&query(GUILD));
-    Scenario {
-        name: "guild_query",
-        world,
-        script: s,
-    }
+    Scenario::new("guild_query", world, s)
 }
 
 /// A session with nothing for the resolver: every frame passes through.
@@ -170,11 +152,7 @@ pub(super) fn pass_through() -> Scenario {
         s.raw(origin, opcode, &body);
     }
     s.raw(Origin::Client, 0x4F1, &[]).leave_world();
-    Scenario {
-        name: "pass_through",
-        world,
-        script: s,
-    }
+    Scenario::new("pass_through", world, s)
 }
 
 /// Cedric signs, queries, shows and declines a 3v3 arena charter whose owner plays
@@ -206,23 +184,13 @@ pub(super) fn arena_charter() -> Scenario {
         .client(&MsgPetitionDeclineClient {
             petition: Guid::item(ARENA_CHARTER),
         });
-    Scenario {
-        name: "arena_charter",
-        world,
-        script: s,
-    }
+    Scenario::new("arena_charter", world, s)
 }
 
 /// Frames the resolver cannot decide on go on as they arrived: a signature before any
 /// character is in the world, and truncated petition bodies from either side.
 pub(super) fn fail_open() -> Scenario {
-    let world = [
-        cast(),
-        the_charter(),
-        signers(CHARTER, 101, 2),
-        online(ALDRIC, "B"),
-    ]
-    .concat();
+    let world = charter_world(2, &[ALDRIC]);
     let mut s = Script::new();
     s.sign(CHARTER)
         .enter_world(CEDRIC)
@@ -241,11 +209,7 @@ pub(super) fn fail_open() -> Scenario {
             Opcode::SMSG_PETITION_SHOW_SIGNATURES.0,
             &[0xF4, 0x01, 0, 0, 0, 0, 0, 0x40, 1],
         );
-    Scenario {
-        name: "fail_open",
-        world,
-        script: s,
-    }
+    Scenario::new("fail_open", world, s)
 }
 
 pub(super) fn scenarios() -> Vec<Scenario> {

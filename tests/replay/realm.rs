@@ -84,3 +84,13 @@ pub(super) fn guild() -> String {
 pub(super) fn online(character: u32, sidecar: &str) -> String {
     format!("[[online]]\ncharacter = {character}\nsidecar = \"{sidecar}\"\n\n")
 }
+
+/// The realm most charter scenarios start from: the cast, Aldric's charter with
+/// `signatures` signers from guid 101 on, and `on_b` in the world on sidecar B.
+pub(super) fn charter_world(signatures: u32, on_b: &[u32]) -> String {
+    let mut world = [cast(), the_charter(), signers(CHARTER, 101, signatures)].concat();
+    for character in on_b {
+        world += &online(*character, "B");
+    }
+    world
+}

@@ -132,3 +132,14 @@ pub(super) struct Scenario {
     pub(super) world: String,
     pub(super) script: Script,
 }
+
+impl Scenario {
+    /// The scenario `name`: `script` played against `world`.
+    pub(super) fn new(name: &'static str, world: String, script: Script) -> Scenario {
+        Scenario {
+            name,
+            world,
+            script,
+        }
+    }
+}

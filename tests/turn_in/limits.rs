@@ -5,9 +5,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turn_ins_the_realm_refuses() -> Result<()> {
-    timeout(WHOLE_TEST, refusals())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "refusals", refusals()).await
 }
 
 /// Charters with their nine signatures in the database, turned in where the realm
@@ -92,9 +90,7 @@ async fn refusals() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_module_charters_stay_native() -> Result<()> {
-    timeout(WHOLE_TEST, module_off())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "module off", module_off()).await
 }
 
 /// No module: a charter signed on one worldserver turns in natively; a signer on
@@ -144,9 +140,7 @@ async fn module_off() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_turn_ins_and_purchases_stay_apart() -> Result<()> {
-    timeout(WHOLE_TEST, simultaneous())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "simultaneous", simultaneous()).await
 }
 
 /// Two charters with nine signatures each turned in at the same moment on A and B:

@@ -22,9 +22,9 @@ use tc9_testkit::model::{
     characters, databases, expect_created, offer_and_sign, turn_in, ModelRealm, IDS,
 };
 use tc9_testkit::{
-    eventually, http_get, metric_sum, start_sidecar, test_config, Gateway, MariaDb, SILENCE, STEP,
+    eventually, http_get, metric_sum, start_sidecar, test_config, within, Gateway, MariaDb,
+    SILENCE, STEP,
 };
-use tokio::time::timeout;
 
 mod limits;
 
@@ -81,9 +81,7 @@ const TURN_INS_OK: (&str, &[&str]) = (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_life_of_a_charter() -> Result<()> {
-    timeout(WHOLE_TEST, whole_life())
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "whole life", whole_life()).await
 }
 
 /// A charter bought on A, offered to and signed by nine players over A, B and C,
@@ -152,14 +150,10 @@ async fn whole_life() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_charter_signed_through_one_sidecar_turns_in() -> Result<()> {
-    timeout(WHOLE_TEST, one_worldserver(true))
-        .await
-        .context("the test took too long")??;
+    within(WHOLE_TEST, "one worldserver", one_worldserver(true)).await?;
     // Without the module the worldserver counts the signatures it loaded at start,
     // as on today's main: the sidecar-made signatures do not count.
-    timeout(WHOLE_TEST, one_worldserver(false))
-        .await
-        .context("the test took too long")?
+    within(WHOLE_TEST, "one worldserver", one_worldserver(false)).await
 }
 
 /// Everyone plays on A; the sidecar records the signatures (it is told the module
