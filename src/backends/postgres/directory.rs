@@ -6,11 +6,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use tc9_charter::{BackendError, Directory, Event, EventKind, Listener, Notice};
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
 use tracing::{debug, warn};
 
 use super::wake::{notice_wake, woken_for};
-use super::{ident, op, Bus};
+use super::{ident, op, Bus, BusError};
 
 impl Directory for Bus {
     /// Refreshes this sidecar's heartbeat and that of every character behind it.
@@ -21,20 +22,13 @@ impl Directory for Bus {
     /// Records that `character` now plays behind this sidecar.
     async fn set_online(&self, character: u32) -> Result<(), BackendError> {
         op("set_online", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            client
-                .execute(
-                    &client
-                        .prepare_cached(&format!(
-                            "INSERT INTO {s}.online (character_guid, sidecar_id) VALUES ($1, $2)
+            self.execute_cached(
+                "INSERT INTO {s}.online (character_guid, sidecar_id) VALUES ($1, $2)
                          ON CONFLICT (character_guid)
-                         DO UPDATE SET sidecar_id = $2, heartbeat_at = now()"
-                        ))
-                        .await?,
-                    &[&i64::from(character), &self.sidecar],
-                )
-                .await?;
+                         DO UPDATE SET sidecar_id = $2, heartbeat_at = now()",
+                &[&i64::from(character), &self.sidecar],
+            )
+            .await?;
             Ok(())
         })
         .await
@@ -43,18 +37,11 @@ impl Directory for Bus {
     /// Records that `character` left this sidecar (unless it moved to another since).
     async fn set_offline(&self, character: u32) -> Result<(), BackendError> {
         op("set_offline", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            client
-                .execute(
-                    &client
-                        .prepare_cached(&format!(
-                            "DELETE FROM {s}.online WHERE character_guid = $1 AND sidecar_id = $2"
-                        ))
-                        .await?,
-                    &[&i64::from(character), &self.sidecar],
-                )
-                .await?;
+            self.execute_cached(
+                "DELETE FROM {s}.online WHERE character_guid = $1 AND sidecar_id = $2",
+                &[&i64::from(character), &self.sidecar],
+            )
+            .await?;
             Ok(())
         })
         .await
@@ -63,21 +50,17 @@ impl Directory for Bus {
     /// The sidecar `character` plays behind, if its presence is fresh.
     async fn locate(&self, character: u32) -> Result<Option<String>, BackendError> {
         op("locate", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
             let expiry = self.expiry.as_secs_f64();
-            let row = client
-                .query_opt(
-                    &client
-                        .prepare_cached(&format!(
-                            "SELECT sidecar_id FROM {s}.online
+            let row = self
+                .rows(
+                    "SELECT sidecar_id FROM {s}.online
                          WHERE character_guid = $1
-                           AND heartbeat_at > now() - make_interval(secs => $2)"
-                        ))
-                        .await?,
+                           AND heartbeat_at > now() - make_interval(secs => $2)",
                     &[&i64::from(character), &expiry],
                 )
-                .await?;
+                .await?
+                .into_iter()
+                .next();
             Ok(row.map(|r| r.get(0)))
         })
         .await
@@ -86,16 +69,11 @@ impl Directory for Bus {
     /// Every sidecar whose heartbeat is fresh, this one included.
     async fn live_sidecars(&self) -> Result<Vec<String>, BackendError> {
         op("live_sidecars", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            let rows = client
-                .query(
-                    &client
-                        .prepare_cached(&format!(
-                        "SELECT sidecar_id FROM {s}.sidecars
-                         WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY sidecar_id"
-                    ))
-                        .await?,
+            let rows = self
+                .rows(
+                    "SELECT sidecar_id FROM {s}.sidecars
+                     WHERE heartbeat_at > now() - make_interval(secs => $1)
+                     ORDER BY sidecar_id",
                     &[&self.expiry.as_secs_f64()],
                 )
                 .await?;
@@ -115,12 +93,11 @@ impl Directory for Bus {
         op("publish", async move {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
-            let s = ident(&self.schema);
             let row = tx
                 .query_one(
-                    &format!(
+                    &self.in_schema(
                         "INSERT INTO {s}.outbox (target_sidecar, character_guid, kind, payload)
-                         VALUES ($1, $2, $3, $4) RETURNING id"
+                         VALUES ($1, $2, $3, $4) RETURNING id",
                     ),
                     &[&target, &character.map(i64::from), &kind.as_str(), &payload],
                 )
@@ -142,18 +119,12 @@ impl Directory for Bus {
     async fn pending(&self, characters: &[u32], limit: i64) -> Result<Vec<Event>, BackendError> {
         let characters: Vec<i64> = characters.iter().map(|&c| i64::from(c)).collect();
         op("pending", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            let rows = client
-                .query(
-                    &client
-                        .prepare_cached(&format!(
-                            "SELECT id, character_guid, kind, payload FROM {s}.outbox
+            let rows = self
+                .rows(
+                    "SELECT id, character_guid, kind, payload FROM {s}.outbox
                          WHERE target_sidecar = $1 AND delivered_at IS NULL
                            AND (character_guid IS NULL OR character_guid = ANY($3))
-                         ORDER BY id LIMIT $2"
-                        ))
-                        .await?,
+                         ORDER BY id LIMIT $2",
                     &[&self.sidecar, &limit, &characters],
                 )
                 .await?;
@@ -175,16 +146,10 @@ impl Directory for Bus {
     /// Marks an event delivered; false if it already was.
     async fn mark_delivered(&self, id: i64) -> Result<bool, BackendError> {
         op("mark_delivered", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            let n = client
-                .execute(
-                    &client
-                        .prepare_cached(&format!(
-                            "UPDATE {s}.outbox SET delivered_at = now()
-                         WHERE id = $1 AND delivered_at IS NULL"
-                        ))
-                        .await?,
+            let n = self
+                .execute_cached(
+                    "UPDATE {s}.outbox SET delivered_at = now()
+                         WHERE id = $1 AND delivered_at IS NULL",
                     &[&id],
                 )
                 .await?;
@@ -198,18 +163,12 @@ impl Directory for Bus {
     /// (given up: their character never came online here).
     async fn expire(&self, age: Duration) -> Result<u64, BackendError> {
         op("expire", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            let rows = client
-                .query(
-                    &client
-                        .prepare_cached(&format!(
-                            "DELETE FROM {s}.outbox
+            let rows = self
+                .rows(
+                    "DELETE FROM {s}.outbox
                          WHERE target_sidecar = $1
                            AND created_at < now() - make_interval(secs => $2)
-                         RETURNING delivered_at IS NULL"
-                        ))
-                        .await?,
+                         RETURNING delivered_at IS NULL",
                     &[&self.sidecar, &age.as_secs_f64()],
                 )
                 .await?;
@@ -221,17 +180,17 @@ impl Directory for Bus {
     /// Undelivered events of this sidecar and the age in seconds of the oldest.
     async fn backlog(&self) -> Result<(i64, f64), BackendError> {
         op("backlog", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            let row = client
-                .query_one(
-                    &client.prepare_cached(&format!(
-                        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
-                         FROM {s}.outbox WHERE target_sidecar = $1 AND delivered_at IS NULL"
-                    )).await?,
+            let rows = self
+                .rows(
+                    "SELECT count(*),
+                            COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
+                     FROM {s}.outbox WHERE target_sidecar = $1 AND delivered_at IS NULL",
                     &[&self.sidecar],
                 )
                 .await?;
+            let Some(row) = rows.first() else {
+                return Ok((0, 0.0));
+            };
             Ok((row.get(0), row.get(1)))
         })
         .await
@@ -246,13 +205,11 @@ impl Directory for Bus {
         held: bool,
     ) -> Result<(), BackendError> {
         op("wake", async move {
-            let client = self.pool.get().await?;
-            client
-                .execute(
-                    &client.prepare_cached("SELECT pg_notify($1, $2)").await?,
-                    &[&self.channel(sidecar), &notice_wake(character, ready, held)],
-                )
-                .await?;
+            self.execute_cached(
+                "SELECT pg_notify($1, $2)",
+                &[&self.channel(sidecar), &notice_wake(character, ready, held)],
+            )
+            .await?;
             Ok(())
         })
         .await
@@ -264,20 +221,19 @@ impl Directory for Bus {
         op("announce", async move {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
-            let s = ident(&self.schema);
             tx.execute(
-                &format!(
-                    "DELETE FROM {s}.online WHERE sidecar_id = $1 AND NOT character_guid = ANY($2)"
+                &self.in_schema(
+                    "DELETE FROM {s}.online WHERE sidecar_id = $1 AND NOT character_guid = ANY($2)",
                 ),
                 &[&self.sidecar, &characters],
             )
             .await?;
             tx.execute(
-                &format!(
+                &self.in_schema(
                     "INSERT INTO {s}.online (character_guid, sidecar_id)
                      SELECT unnest($2::bigint[]), $1
                      ON CONFLICT (character_guid)
-                     DO UPDATE SET sidecar_id = $1, heartbeat_at = now()"
+                     DO UPDATE SET sidecar_id = $1, heartbeat_at = now()",
                 ),
                 &[&self.sidecar, &characters],
             )
@@ -321,24 +277,20 @@ impl Directory for Bus {
     /// The lease is one row (id 1): taken when free, expired, or already ours.
     async fn take_turn_in_lease(&self, holder: &str, ttl: Duration) -> Result<bool, BackendError> {
         op("take_turn_in_lease", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            let row = client
-                .query_opt(
-                    &client
-                        .prepare_cached(&format!(
-                            "INSERT INTO {s}.turn_in_lease (id, holder, expires_at)
+            let row = self
+                .rows(
+                    "INSERT INTO {s}.turn_in_lease (id, holder, expires_at)
                          VALUES (1, $1, now() + make_interval(secs => $2))
                          ON CONFLICT (id) DO UPDATE
                          SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                          WHERE {s}.turn_in_lease.expires_at < now()
                             OR {s}.turn_in_lease.holder = EXCLUDED.holder
-                         RETURNING holder"
-                        ))
-                        .await?,
+                         RETURNING holder",
                     &[&holder, &ttl.as_secs_f64()],
                 )
-                .await?;
+                .await?
+                .into_iter()
+                .next();
             Ok(row.is_some())
         })
         .await
@@ -346,16 +298,39 @@ impl Directory for Bus {
 
     async fn release_turn_in_lease(&self, holder: &str) -> Result<(), BackendError> {
         op("release_turn_in_lease", async move {
-            let client = self.pool.get().await?;
-            let s = ident(&self.schema);
-            client
-                .execute(
-                    &format!("DELETE FROM {s}.turn_in_lease WHERE id = 1 AND holder = $1"),
-                    &[&holder],
-                )
-                .await?;
+            self.execute_cached(
+                "DELETE FROM {s}.turn_in_lease WHERE id = 1 AND holder = $1",
+                &[&holder],
+            )
+            .await?;
             Ok(())
         })
         .await
+    }
+}
+
+impl Bus {
+    /// `sql` with each `{s}` naming this realm's schema.
+    fn in_schema(&self, sql: &str) -> String {
+        sql.replace("{s}", &ident(&self.schema))
+    }
+
+    /// The rows of `sql` (see [`Bus::in_schema`]), run as a pooled connection's cached
+    /// prepared statement.
+    async fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, BusError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&self.in_schema(sql)).await?;
+        Ok(client.query(&statement, params).await?)
+    }
+
+    /// Runs `sql` like [`Bus::rows`]; the number of rows it changed.
+    async fn execute_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, BusError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&self.in_schema(sql)).await?;
+        Ok(client.execute(&statement, params).await?)
     }
 }
