@@ -110,8 +110,19 @@ async fn identity_is_looked_up_from_characters_db() -> Result<()> {
     .await
 }
 
+/// The account the test logs in with.
+const ACCOUNT: &str = "ALICEACC";
+
+/// What the session knows with the account logged in and no character in the world.
+fn account_only() -> Identity {
+    Identity {
+        account_name: Some(ACCOUNT.to_owned()),
+        character_guid: None,
+        character: None,
+    }
+}
+
 async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
-    const ACCOUNT: &str = "ALICEACC";
     let db = MariaDb::create("identity").await?;
     let insert =
         "INSERT INTO characters (guid, account, name, race, class, gender, level, online) \
@@ -170,11 +181,7 @@ async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
     let identity = probe(&mut gw, &seen, seq).await?;
     assert_eq!(
         identity,
-        Identity {
-            account_name: Some(ACCOUNT.to_owned()),
-            character_guid: None,
-            character: None,
-        },
+        account_only(),
         "after CMSG_AUTH_SESSION: the account only"
     );
 
@@ -209,11 +216,7 @@ async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
     let identity = probe(&mut gw, &seen, seq).await?;
     assert_eq!(
         identity,
-        Identity {
-            account_name: Some(ACCOUNT.to_owned()),
-            character_guid: None,
-            character: None,
-        },
+        account_only(),
         "after SMSG_LOGOUT_COMPLETE: no character"
     );
 
