@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
 use tc9_codec::messages::{
     CmsgPetitionQuery, CmsgPetitionShowSignatures, CmsgPetitionSign, SmsgPetitionQueryResponse,
@@ -18,8 +18,7 @@ use tc9_codec::messages::{
 use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
 use tc9_sidecar::config::Config;
-use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, World, SILENCE};
-use tokio::time::timeout;
+use tc9_testkit::{start_sidecar, test_config, within, Gateway, MariaDb, World, SILENCE};
 
 /// The charter item and its petition id (they differ, as on a real realm).
 const CHARTER: u32 = 900;
@@ -41,9 +40,7 @@ fn sign() -> CmsgPetitionSign {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_signatures_are_shown_counted_and_capped() -> Result<()> {
-    timeout(Duration::from_secs(60), native_rows())
-        .await
-        .context("the test took too long")?
+    within(Duration::from_secs(60), "native rows", native_rows()).await
 }
 
 async fn native_rows() -> Result<()> {
@@ -139,9 +136,12 @@ async fn native_rows() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guild_joined_after_login_counts() -> Result<()> {
-    timeout(Duration::from_secs(60), joined_after_login())
-        .await
-        .context("the test took too long")?
+    within(
+        Duration::from_secs(60),
+        "joined after login",
+        joined_after_login(),
+    )
+    .await
 }
 
 /// A character that joins a guild while it plays can no longer sign, nor be shown a

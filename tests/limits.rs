@@ -4,15 +4,14 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use tc9_codec::messages::{
     CmsgPetitionQuery, CmsgPetitionShowSignatures, CmsgPetitionSign, SmsgPetitionQueryResponse,
 };
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, Opcode};
 use tc9_sidecar::config::Config;
-use tc9_testkit::{client_frame, start_sidecar, test_config, Gateway, MariaDb, World};
-use tokio::time::timeout;
+use tc9_testkit::{client_frame, start_sidecar, test_config, within, Gateway, MariaDb, World};
 
 /// Waits for the start of the next wall-clock second: AzerothCore counts per second.
 async fn next_second() {
@@ -44,9 +43,7 @@ async fn answers(gateway: &mut Gateway) -> Result<(Vec<Frame>, bool)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floods_are_limited_per_session() -> Result<()> {
-    timeout(Duration::from_secs(60), limited())
-        .await
-        .context("the test took too long")?
+    within(Duration::from_secs(60), "limited", limited()).await
 }
 
 async fn limited() -> Result<()> {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use tc9_charter::{Deliverer, Rules, SignVerdict};
 use tc9_codec::messages::{CmsgPetitionQuery, CmsgPetitionSign, SmsgPetitionQueryResponse};
 use tc9_codec::wire::Guid;
@@ -12,14 +12,11 @@ use tc9_codec::Opcode;
 use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::config::Config;
 use tc9_testkit::db::player;
-use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, World};
-use tokio::time::timeout;
+use tc9_testkit::{start_sidecar, test_config, within, Gateway, MariaDb, World};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odd_rows_leave_the_session_alive() -> Result<()> {
-    timeout(Duration::from_secs(60), odd_rows())
-        .await
-        .context("the test took too long")?
+    within(Duration::from_secs(60), "odd rows", odd_rows()).await
 }
 
 async fn odd_rows() -> Result<()> {
