@@ -1,9 +1,9 @@
 //! The `wotlk-crypt` header cipher's life in a session: where the session key comes
 //! from ([`KeySource`]) and how each pump moves from plain framing to encrypted
-//! headers or opaque bytes ([`Link`]).
+//! headers or opaque bytes (`Link`).
 //!
 //! The client pump sees `CMSG_AUTH_SESSION`, looks the key up and hands the server
-//! pump a [`Switch`]. The worldserver encrypts every header after its
+//! pump a `Switch`. The worldserver encrypts every header after its
 //! `SMSG_AUTH_CHALLENGE`, so the server pump applies the switch only once that
 //! challenge has passed, whichever of the two comes first.
 

@@ -1,4 +1,4 @@
-//! The accept loop: one [`session`](crate::session) per gateway connection, and a
+//! The accept loop: one [`session`] per gateway connection, and a
 //! graceful stop.
 
 use std::future::Future;

@@ -1,6 +1,6 @@
 //! One file per watched opcode, each parsing its frame, applying the rules and
-//! answering (the mini-redis `cmd/` manner). [`run`] picks the command; every guild
-//! charter command starts with [`guild_charter`]: decode the frame, fetch the
+//! answering (the mini-redis `cmd/` manner). `run` picks the command; every guild
+//! charter command starts with `guild_charter`: decode the frame, fetch the
 //! petition it names, and forward the frame unless that petition is a guild charter.
 
 mod buy;

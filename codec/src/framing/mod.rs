@@ -9,7 +9,7 @@
 //!
 //! A [`Frame`] keeps the bytes it was read from (header in plain text), so forwarding
 //! a frame that was not rewritten writes back exactly what arrived. With a
-//! [`HeaderCipher`] set, the decoder decrypts each header once, in place, as its bytes
+//! [`HeaderCipher`](crate::crypt::HeaderCipher) set, the decoder decrypts each header once, in place, as its bytes
 //! arrive, and the encoder encrypts the header it writes.
 
 use std::fmt;

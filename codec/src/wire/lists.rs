@@ -83,7 +83,7 @@ pub mod counted_u8 {
         }
     }
 
-    /// How many bytes [`write`] appends.
+    /// How many bytes [`write`](Wire::write) appends.
     pub fn wire_len<T: Wire>(items: &[T]) -> usize {
         1 + items_len(&items[..items.len().min(usize::from(u8::MAX))])
     }
@@ -112,7 +112,7 @@ pub mod counted_u32 {
         }
     }
 
-    /// How many bytes [`write`] appends.
+    /// How many bytes [`write`](Wire::write) appends.
     pub fn wire_len<T: Wire>(items: &[T]) -> usize {
         4 + items_len(items)
     }

@@ -1,6 +1,6 @@
 //! AzerothCore's MySQL/MariaDB databases: session keys (auth DB, the proxy's
 //! [`KeySource`]) and characters, petitions, signatures and guilds (characters DB,
-//! the charter's [`CharterStore`]).
+//! the charter's [`CharterStore`](tc9_charter::CharterStore)).
 
 use mysql_async::prelude::*;
 use mysql_async::{Opts, Pool};

@@ -5,9 +5,9 @@
 //! It speaks the cluster link (plain headers: `CMSG_PLAYER_LOGIN` answered with
 //! `SMSG_LOGIN_VERIFY_WORLD`, `CMSG_PING` with `SMSG_PONG`), loads petitions,
 //! signatures, guilds and characters from its [`WorldDb`] at start and keeps them in
-//! [`Memory`], and runs the native charter handlers ([`handlers`]) in AzerothCore's
+//! [`Memory`], and runs the native charter handlers (`handlers`) in AzerothCore's
 //! order with its result codes, writing rows as the pinned worldserver does. With
-//! [`ModelConfig::module`], `mod-tc9-sidecar`'s rules ([`module`]) run right before
+//! [`ModelConfig::module`], `mod-tc9-sidecar`'s rules (`module`) run right before
 //! the handlers, as its `CanPacketReceive` does.
 
 pub mod db;
