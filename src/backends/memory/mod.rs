@@ -40,10 +40,12 @@
 
 mod realm;
 mod store;
+mod tables;
 mod world;
 
 pub use realm::{MemoryBus, MemoryRealm};
-pub use store::{MemoryStore, NoticeRow, SignatureRow, Tables};
+pub use store::MemoryStore;
+pub use tables::{NoticeRow, SignatureRow, Tables};
 pub use world::{SeedCharacter, SeedGuild, SeedOnline, SeedPetition, SeedSignature, World};
 
 use std::sync::{Mutex, MutexGuard};
