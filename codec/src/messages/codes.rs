@@ -170,6 +170,30 @@ code_enum! {
     }
 }
 
+/// `SMSG_PETITION_SIGN_RESULTS` result codes.
+pub mod sign_result {
+    /// The signature was recorded.
+    pub const OK: u32 = 0;
+    /// This account already signed.
+    pub const ALREADY_SIGNED: u32 = 1;
+    /// The signer is already in a guild.
+    pub const ALREADY_IN_GUILD: u32 = 2;
+    /// The owner cannot sign their own charter.
+    pub const CANT_SIGN_OWN: u32 = 3;
+    /// The petition is not on this server.
+    pub const NOT_SERVER: u32 = 4;
+}
+
+/// `SMSG_TURN_IN_PETITION_RESULTS` result codes.
+pub mod turn_in_result {
+    /// The guild was created.
+    pub const OK: u32 = 0;
+    /// The owner is already in a guild.
+    pub const ALREADY_IN_GUILD: u32 = 2;
+    /// The charter lacks signatures.
+    pub const NEED_MORE_SIGNATURES: u32 = 4;
+}
+
 /// `SMSG_GUILD_EVENT` event types (AzerothCore `GuildEvents`).
 pub mod event {
     /// A member joined.

@@ -1,35 +1,12 @@
 //! Petition (charter) messages, laid out as AzerothCore's `PetitionsHandler.cpp` reads
 //! and writes them.
 
+pub use super::codes::{sign_result, turn_in_result};
 use super::{bind_opcode, message};
 use crate::wire::{field_name, Fields, Guid, Rest, WResult, Wire};
 
 /// `petition.type` of a guild charter; also the most signatures it can hold.
 pub const GUILD_CHARTER_TYPE: u8 = 9;
-
-/// `SMSG_PETITION_SIGN_RESULTS` result codes.
-pub mod sign_result {
-    /// The signature was recorded.
-    pub const OK: u32 = 0;
-    /// This account already signed.
-    pub const ALREADY_SIGNED: u32 = 1;
-    /// The signer is already in a guild.
-    pub const ALREADY_IN_GUILD: u32 = 2;
-    /// The owner cannot sign their own charter.
-    pub const CANT_SIGN_OWN: u32 = 3;
-    /// The petition is not on this server.
-    pub const NOT_SERVER: u32 = 4;
-}
-
-/// `SMSG_TURN_IN_PETITION_RESULTS` result codes.
-pub mod turn_in_result {
-    /// The guild was created.
-    pub const OK: u32 = 0;
-    /// The owner is already in a guild.
-    pub const ALREADY_IN_GUILD: u32 = 2;
-    /// The charter lacks signatures.
-    pub const NEED_MORE_SIGNATURES: u32 = 4;
-}
 
 message! {
     /// The client opens a charter vendor's list.
