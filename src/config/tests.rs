@@ -1,5 +1,7 @@
 //! Tests of [`crate::config`].
 
+use std::path::Path;
+
 use super::*;
 
 #[test]
