@@ -16,6 +16,7 @@ pub mod memdb;
 mod module;
 pub mod mysql;
 mod state;
+mod turn_in;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
