@@ -22,8 +22,10 @@
 //!
 //! Prints p50/p95/p99/max, and of the owner's copy after the signer's (what the
 //! bus adds), against the target p99 < 5 ms (issue 15), and when the five
-//! slowest were sent (a periodic cause shows in the offsets). Without MariaDB or
-//! PostgreSQL it prints why it skipped and exits 0.
+//! slowest were sent (a periodic cause shows in the offsets). Beside the signatures,
+//! a probe ([`probe`]) makes bare durable commits on connections of its own, and the
+//! bench counts the slow signatures that overlap a stall of the database itself.
+//! Without MariaDB or PostgreSQL it prints why it skipped and exits 0.
 //!
 //! Run with `cargo bench --bench charter_latency` (about 40 seconds).
 
@@ -42,6 +44,12 @@ use tc9_sidecar::config::Config;
 use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, PgDb, World};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
+
+mod probe;
+mod report;
+
+use probe::{Commits, Probe};
+use report::{ms, operation_means, percentile};
 
 /// The target: 99 % of owners hear of a signature within this.
 const TARGET_P99: Duration = Duration::from_millis(5);
@@ -73,8 +81,16 @@ async fn reachable() -> Result<()> {
     tc9_testkit::db::postgres_reachable().await
 }
 
-/// The measured signatures: (sent, owner hears, signer hears).
-async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Instant, Duration, Duration)>> {
+/// The measured signatures, (sent, owner hears, signer hears), and what the probe
+/// saw meanwhile.
+struct Run {
+    latencies: Vec<(Instant, Duration, Duration)>,
+    commits: Commits,
+}
+
+/// Runs the bench: the measured signatures, with the probe (unless `probe_every` is
+/// zero) committing beside them.
+async fn measure(signs: usize, gap: Duration, probe_every: Duration) -> Result<Run> {
     let mysql = MariaDb::create("bench_charter").await?;
     let pg = PgDb::create("bench_charter").await?;
     let total = WARM_UP + signs;
@@ -169,6 +185,11 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Instant, Duration, 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    let probe = if probe_every.is_zero() {
+        None
+    } else {
+        Some(Probe::start(&mysql, &pg, probe_every).await?)
+    };
     let mut early: HashMap<u32, Instant> = HashMap::new();
     let mut latencies = Vec::with_capacity(signs);
     for i in 0..total as u32 {
@@ -220,6 +241,10 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Instant, Duration, 
         tokio::time::sleep(gap).await;
     }
 
+    let commits = match probe {
+        Some(probe) => probe.stop().await?,
+        None => Commits::default(),
+    };
     let rows: Option<u64> = mysql
         .pool
         .get_conn()
@@ -240,61 +265,7 @@ async fn measure(signs: usize, gap: Duration) -> Result<Vec<(Instant, Duration, 
     b.stop().await?;
     drop(mysql);
     drop(pg);
-    Ok(latencies)
-}
-
-/// Mean time per call of every timed operation, from the sidecars' Prometheus
-/// histograms (`name{label="op"}` sums over counts), as `(histogram, op, calls, mean)`.
-fn operation_means(text: &str) -> Vec<(String, String, f64, f64)> {
-    let mut sums: HashMap<(String, String), (f64, f64)> = HashMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        let Some((name, labels)) = series.split_once('{') else {
-            continue;
-        };
-        let (base, is_sum) = if let Some(base) = name.strip_suffix("_sum") {
-            (base, true)
-        } else if let Some(base) = name.strip_suffix("_count") {
-            (base, false)
-        } else {
-            continue;
-        };
-        let op = labels
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| matches!(*k, "query" | "op" | "kind"))
-            .map(|(_, v)| v.trim_matches(|c| c == '"' || c == '}').to_owned());
-        let Some(op) = op else {
-            continue;
-        };
-        let entry = sums.entry((base.to_owned(), op)).or_default();
-        if is_sum {
-            entry.0 += value;
-        } else {
-            entry.1 += value;
-        }
-    }
-    let mut means: Vec<_> = sums
-        .into_iter()
-        .filter(|(_, (_, count))| *count > 0.0)
-        .map(|((base, op), (sum, count))| (base, op, count, sum / count))
-        .collect();
-    means.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    means
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((p * sorted.len() as f64) as usize).min(sorted.len() - 1);
-    sorted[i]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    Ok(Run { latencies, commits })
 }
 
 fn main() -> Result<()> {
@@ -302,6 +273,7 @@ fn main() -> Result<()> {
     let quick = !std::env::args().any(|a| a == "--bench");
     let signs: usize = env_or("TC9_CHARTER_SIGNS", if quick { 20 } else { 300 }).max(1);
     let gap = Duration::from_millis(env_or("TC9_CHARTER_GAP_MS", 110));
+    let probe_every = Duration::from_millis(env_or("TC9_CHARTER_PROBE_MS", 20));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -313,8 +285,8 @@ fn main() -> Result<()> {
     // As deployed (`metrics` set); its histograms break the time down below.
     let metrics = tc9_sidecar::admin::install_recorder("bench", 1).map_err(anyhow::Error::msg)?;
     let started = Instant::now();
-    let latencies = runtime.block_on(async {
-        timeout(Duration::from_secs(300), measure(signs, gap))
+    let Run { latencies, commits } = runtime.block_on(async {
+        timeout(Duration::from_secs(300), measure(signs, gap, probe_every))
             .await
             .context("the run took longer than 5 minutes")?
     })?;
@@ -380,6 +352,7 @@ fn main() -> Result<()> {
             ms(*signer)
         );
     }
+    report::stalls(&latencies, &commits, TARGET_P99, probe_every);
     println!();
     println!("where the time goes: mean per call over the whole run (both sidecars, warm-up and logins included)");
     for (histogram, op, calls, mean) in operation_means(&metrics.render()) {
