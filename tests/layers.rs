@@ -86,7 +86,7 @@ fn sidecar_modules_import_downward_only() {
     // Each module, and the modules of this crate it must not name.
     let rules: [(&str, &[&str]); 4] = [
         ("backends", &["app", "tools", "admin"]),
-        ("config.rs", &["app", "tools", "admin", "backends"]),
+        ("config", &["app", "tools", "admin", "backends"]),
         ("admin.rs", &["app", "tools"]),
         ("app.rs", &["tools"]),
     ];
