@@ -130,11 +130,7 @@ async fn missing_session_key_falls_back_to_opaque() -> Result<()> {
 async fn missing_session_key_falls_back_to_opaque_body() -> Result<()> {
     let db = MariaDb::create("opaque").await?;
     // An account without a key; the other account of the test has no row at all.
-    db.exec(
-        "INSERT INTO account (id, username, session_key) VALUES (?, ?, NULL)",
-        (2u32, "NOKEY"),
-    )
-    .await?;
+    db.account(2, "NOKEY", None).await?;
     let (listener, ws_addr) = worldserver_listener().await?;
     let listener = Arc::new(listener);
     let handler = CharterStub::default();

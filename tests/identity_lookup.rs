@@ -12,6 +12,7 @@ use tc9_proxy::{Decision, Handler, SessionEvent, SessionInfo};
 use tc9_sidecar::backends::mysql::Db;
 use tc9_sidecar::backends::postgres::Bus;
 use tc9_sidecar::config::{Config, LinkMode};
+use tc9_testkit::db::CHARACTER_COLUMNS;
 use tc9_testkit::scripted::*;
 use tc9_testkit::{lock, start_sidecar_with, within, MariaDb};
 
@@ -124,12 +125,12 @@ fn account_only() -> Identity {
 
 async fn identity_is_looked_up_from_characters_db_body() -> Result<()> {
     let db = MariaDb::create("identity").await?;
-    let insert =
-        "INSERT INTO characters (guid, account, name, race, class, gender, level, online) \
-                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-    db.exec(insert, (42u32, 7u32, "Alice", 1u8, 8u8, 1u8, 80u8, 0u8))
+    let insert = format!(
+        "INSERT INTO characters {CHARACTER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', 0)"
+    );
+    db.exec(&insert, (42u32, 7u32, "Alice", 1u8, 8u8, 1u8, 80u8, 0u8))
         .await?;
-    db.exec(insert, (43u32, 7u32, "Bob", 2u8, 1u8, 0u8, 12u8, 0u8))
+    db.exec(&insert, (43u32, 7u32, "Bob", 2u8, 1u8, 0u8, 12u8, 0u8))
         .await?;
     db.exec(
         "INSERT INTO guild_member (guildid, guid, `rank`, pnote, offnote) VALUES (?, ?, ?, ?, ?)",

@@ -41,6 +41,7 @@ use tc9_codec::messages::{CmsgPetitionSign, SmsgPetitionSignResults};
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, Message, Opcode, Origin};
 use tc9_sidecar::config::Config;
+use tc9_testkit::db::CHARACTER_COLUMNS;
 use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, PgDb, World};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -102,11 +103,11 @@ async fn measure(signs: usize, gap: Duration, probe_every: Duration) -> Result<R
             .iter()
             .map(|i| {
                 let guid = OWNER_BASE + i;
-                format!("({guid}, {guid}, 'Owner{i}', 1, 1, 0, 80, 1)")
+                format!("({guid}, {guid}, 'Owner{i}', 1, 1, 0, 80, 1, '', 0)")
             })
             .collect();
         conn.query_drop(format!(
-            "INSERT INTO characters (guid, account, name, race, class, gender, level, online) VALUES {}",
+            "INSERT INTO characters {CHARACTER_COLUMNS} VALUES {}",
             characters.join(",")
         ))
         .await?;

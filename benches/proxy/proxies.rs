@@ -1,6 +1,7 @@
 //! The proxies measured (none, the relay, the sidecar) and crypt mode's database.
 
 use super::*;
+use tc9_testkit::db::ACCOUNT_COLUMNS;
 
 /// A running proxy on the proxy runtime.
 pub(crate) enum Proxy {
@@ -98,14 +99,14 @@ pub(crate) async fn crypt_database(accounts: usize) -> Result<MariaDb> {
     let mut conn = db.pool.get_conn().await?;
     let ids: Vec<usize> = (0..accounts).collect();
     for chunk in ids.chunks(500) {
-        let mut sql = String::from("INSERT INTO account (id, username, session_key) VALUES ");
+        let mut sql = format!("INSERT INTO account {ACCOUNT_COLUMNS} VALUES ");
         for (k, &i) in chunk.iter().enumerate() {
             if k > 0 {
                 sql.push(',');
             }
             write!(
                 sql,
-                "({}, '{}', X'{}')",
+                "({}, '{}', '', '', X'{}')",
                 i + 1,
                 account(i),
                 hex::encode(session_key(i))

@@ -116,6 +116,15 @@ const REAL_TABLES: [(&str, &str); 7] = [
     ("db_auth", "account"),
 ];
 
+/// The `characters` columns an insert names: the sidecar's, then AzerothCore's NOT
+/// NULL columns without a default (`taximask`, `innTriggerId`).
+pub const CHARACTER_COLUMNS: &str =
+    "(guid, account, name, race, class, gender, level, online, taximask, innTriggerId)";
+
+/// The `account` columns an insert names: id, name, AzerothCore's NOT NULL `salt`
+/// and `verifier` (left zero), and the session key.
+pub const ACCOUNT_COLUMNS: &str = "(id, username, salt, verifier, session_key)";
+
 /// Where AzerothCore's table definitions are, when this checkout has them.
 pub fn azerothcore_sql() -> Option<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/azerothcore/sql");
@@ -123,8 +132,21 @@ pub fn azerothcore_sql() -> Option<std::path::PathBuf> {
 }
 
 impl MariaDb {
-    /// Creates the database and its tables.
+    /// Creates the database and its tables: AzerothCore's own definitions where they
+    /// are beside this checkout ([`MariaDb::azerothcore`]), else the project's subset
+    /// (`testkit/azerothcore.sql`, the same columns and keys).
     pub async fn create(tag: &str) -> Result<MariaDb> {
+        if azerothcore_sql().is_some() {
+            if let Some(db) = MariaDb::azerothcore(tag).await? {
+                return Ok(db);
+            }
+        }
+        MariaDb::fixture(tag).await
+    }
+
+    /// Creates the database with the project's subset of the tables, whatever is
+    /// beside this checkout.
+    pub async fn fixture(tag: &str) -> Result<MariaDb> {
         // From here on the guard drops the database whatever happens.
         let db = MariaDb::create_empty(tag).await?;
         let script: String = FIXTURE
@@ -200,16 +222,20 @@ impl MariaDb {
 
     /// Adds an online level-80 character.
     pub async fn character(&self, guid: u32, account: u32, name: &str, race: u8) -> Result<()> {
-        let statement = if self.real_schema {
-            // AzerothCore's `characters` has NOT NULL columns without defaults.
-            "INSERT INTO characters \
-             (guid, account, name, race, class, gender, level, online, taximask, innTriggerId) \
-             VALUES (?, ?, ?, ?, 1, 0, 80, 1, '', 0)"
-        } else {
-            "INSERT INTO characters (guid, account, name, race, class, gender, level, online) \
-             VALUES (?, ?, ?, ?, 1, 0, 80, 1)"
-        };
-        self.exec(statement, (guid, account, name, race)).await
+        self.exec(
+            &format!("INSERT INTO characters {CHARACTER_COLUMNS} VALUES (?, ?, ?, ?, 1, 0, 80, 1, '', 0)"),
+            (guid, account, name, race),
+        )
+        .await
+    }
+
+    /// Adds the auth database's `account` row `id`, with `session_key` if any.
+    pub async fn account(&self, id: u32, username: &str, session_key: Option<&[u8]>) -> Result<()> {
+        self.exec(
+            &format!("INSERT INTO account {ACCOUNT_COLUMNS} VALUES (?, ?, '', '', ?)"),
+            (id, username, session_key.map(<[u8]>::to_vec)),
+        )
+        .await
     }
 
     /// Adds a signature as the worldserver writes it: `petition_id` only

@@ -116,11 +116,7 @@ pub async fn keyed_account(
 ) -> Result<(MariaDb, ClientCrypto, ServerCrypto)> {
     let db = MariaDb::create(name).await?;
     let key = session_key(seed);
-    db.exec(
-        "INSERT INTO account (id, username, session_key) VALUES (?, ?, ?)",
-        (1u32, account, key.to_vec()),
-    )
-    .await?;
+    db.account(1, account, Some(&key)).await?;
     let (client_crypto, server_crypto) = crypto_pair(account, key);
     Ok((db, client_crypto, server_crypto))
 }
