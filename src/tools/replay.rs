@@ -99,31 +99,53 @@ pub fn describe(frame: &Frame) -> String {
     line
 }
 
-/// Reads frames from `stream` until one of `fence`, returning those before it.
-async fn read_until_fence(
-    stream: &mut TcpStream,
-    codec: &mut FrameCodec,
-    buf: &mut BytesMut,
+/// One end of the sidecar the replay plays: its connection, the frames it reads,
+/// and the fence frame that ends each step.
+struct End {
+    stream: TcpStream,
+    codec: FrameCodec,
+    buf: BytesMut,
+    /// The frame this end writes after each of its frames.
+    own_fence: Frame,
+    /// The frame that ends what this end reads in a step.
     fence: Opcode,
-    who: &str,
-) -> anyhow::Result<Vec<Frame>> {
-    let mut frames = Vec::new();
-    tokio::time::timeout(STEP, async {
-        loop {
-            while let Some(frame) = codec.decode(buf)? {
-                if frame.opcode() == fence {
-                    return anyhow::Ok(());
+    who: &'static str,
+}
+
+impl End {
+    /// Writes `frame` and this end's fence after it.
+    async fn send(&mut self, frame: &Frame) -> anyhow::Result<()> {
+        let mut bytes = frame.as_bytes().to_vec();
+        bytes.extend_from_slice(self.own_fence.as_bytes());
+        Ok(self.stream.write_all(&bytes).await?)
+    }
+
+    /// Writes this end's fence alone.
+    async fn fence(&mut self) -> anyhow::Result<()> {
+        Ok(self.stream.write_all(self.own_fence.as_bytes()).await?)
+    }
+
+    /// Reads frames until the fence, returning those before it.
+    async fn until_fence(&mut self) -> anyhow::Result<Vec<Frame>> {
+        let mut frames = Vec::new();
+        let who = self.who;
+        tokio::time::timeout(STEP, async {
+            loop {
+                while let Some(frame) = self.codec.decode(&mut self.buf)? {
+                    if frame.opcode() == self.fence {
+                        return anyhow::Ok(());
+                    }
+                    frames.push(frame);
                 }
-                frames.push(frame);
+                if self.stream.read_buf(&mut self.buf).await? == 0 {
+                    bail!("the sidecar closed the {who} connection");
+                }
             }
-            if stream.read_buf(buf).await? == 0 {
-                bail!("the sidecar closed the {who} connection");
-            }
-        }
-    })
-    .await
-    .with_context(|| format!("the {who} waited too long for the step to finish"))??;
-    Ok(frames)
+        })
+        .await
+        .with_context(|| format!("the {who} waited too long for the step to finish"))??;
+        Ok(frames)
+    }
 }
 
 /// Replays `capture` against the world `world` and returns the transcript.
@@ -163,56 +185,40 @@ pub async fn replay(capture: &Capture, world: &World) -> anyhow::Result<String> 
     let sidecar = running.addr();
 
     let result = async {
-        let mut gateway = TcpStream::connect(sidecar).await?;
-        let (mut world_end, _) = tokio::time::timeout(STEP, worldserver.accept())
+        let gateway = TcpStream::connect(sidecar).await?;
+        let (world_end, _) = tokio::time::timeout(STEP, worldserver.accept())
             .await
             .context("the sidecar did not connect to the worldserver")??;
-        let client_fence = Frame::new(Origin::Client, CLIENT_FENCE, &[])?;
-        let server_fence = Frame::new(Origin::Server, SERVER_FENCE, &[])?;
-        let (mut gateway_codec, mut gateway_buf) = (FrameCodec::server(), BytesMut::new());
-        let (mut world_codec, mut world_buf) =
-            (FrameCodec::new(Origin::Client, 0xFFFF), BytesMut::new());
+        let mut gateway = End {
+            stream: gateway,
+            codec: FrameCodec::server(),
+            buf: BytesMut::new(),
+            own_fence: Frame::new(Origin::Client, CLIENT_FENCE, &[])?,
+            fence: SERVER_FENCE,
+            who: "gateway",
+        };
+        let mut world = End {
+            stream: world_end,
+            codec: FrameCodec::new(Origin::Client, 0xFFFF),
+            buf: BytesMut::new(),
+            own_fence: Frame::new(Origin::Server, SERVER_FENCE, &[])?,
+            fence: CLIENT_FENCE,
+            who: "worldserver",
+        };
         let mut transcript = String::new();
         let (mut seen_events, mut seen_notices) = (0, 0);
         for (n, record) in capture.records.iter().enumerate() {
             let frame = &record.frame;
             let (arrow, to_world, to_gateway) = match record.origin {
                 Origin::Client => {
-                    let mut bytes = frame.as_bytes().to_vec();
-                    bytes.extend_from_slice(client_fence.as_bytes());
-                    gateway.write_all(&bytes).await?;
-                    let to_world = read_until_fence(
-                        &mut world_end,
-                        &mut world_codec,
-                        &mut world_buf,
-                        CLIENT_FENCE,
-                        "worldserver",
-                    )
-                    .await?;
-                    world_end.write_all(server_fence.as_bytes()).await?;
-                    let to_gateway = read_until_fence(
-                        &mut gateway,
-                        &mut gateway_codec,
-                        &mut gateway_buf,
-                        SERVER_FENCE,
-                        "gateway",
-                    )
-                    .await?;
-                    ("c2s", to_world, to_gateway)
+                    gateway.send(frame).await?;
+                    let to_world = world.until_fence().await?;
+                    world.fence().await?;
+                    ("c2s", to_world, gateway.until_fence().await?)
                 }
                 Origin::Server => {
-                    let mut bytes = frame.as_bytes().to_vec();
-                    bytes.extend_from_slice(server_fence.as_bytes());
-                    world_end.write_all(&bytes).await?;
-                    let to_gateway = read_until_fence(
-                        &mut gateway,
-                        &mut gateway_codec,
-                        &mut gateway_buf,
-                        SERVER_FENCE,
-                        "gateway",
-                    )
-                    .await?;
-                    ("s2c", Vec::new(), to_gateway)
+                    world.send(frame).await?;
+                    ("s2c", Vec::new(), gateway.until_fence().await?)
                 }
             };
             let decision = if probe.intercepts(record.origin, frame.opcode()) {
