@@ -51,9 +51,12 @@ impl Probe {
     /// Starts committing to `mysql` and `pg` every `every`, on connections of its own.
     pub async fn start(mysql: &MariaDb, pg: &PgDb, every: Duration) -> Result<Probe> {
         let mut conn = mysql.pool.get_conn().await?;
-        conn.query_drop("CREATE TABLE tc9_bench_probe (id INT AUTO_INCREMENT PRIMARY KEY, at BIGINT NOT NULL) ENGINE=InnoDB")
-            .await
-            .context("creating MariaDB's probe table")?;
+        conn.query_drop(
+            "CREATE TABLE tc9_bench_probe \
+             (id INT AUTO_INCREMENT PRIMARY KEY, at BIGINT NOT NULL) ENGINE=InnoDB",
+        )
+        .await
+        .context("creating MariaDB's probe table")?;
         let client = pg.client().await?;
         client
             .batch_execute(

@@ -76,7 +76,8 @@ pub fn stalls(
     }
     println!();
     println!(
-        "durable-commit probe: one row per commit, on connections of its own, every {} ms during the measured signatures",
+        "durable-commit probe: one row per commit, on connections of its own, every {} ms \
+         during the measured signatures",
         every.as_millis()
     );
     for (database, commits) in [
@@ -120,7 +121,8 @@ pub fn stalls(
     clear.sort_unstable();
     if !clear.is_empty() {
         println!(
-            "  owner p99 of the {} signatures that overlap no probe stall: {} (the target counts them all)",
+            "  owner p99 of the {} signatures that overlap no probe stall: {} \
+             (the target counts them all)",
             clear.len(),
             ms(percentile(&clear, 0.99))
         );

@@ -214,9 +214,13 @@ pub async fn expect_created(owner: &mut Gateway, name: &str) -> Result<()> {
             },
         "{created:?}"
     );
-    let result = owner
-        .expect::<SmsgTurnInPetitionResults>("the turn-in's result")
-        .await?;
-    ensure!(result.result == turn_in_result::OK, "{result:?}");
+    expect_turn_in_result(owner, "the turn-in's result", turn_in_result::OK).await
+}
+
+/// The next `SMSG_TURN_IN_PETITION_RESULTS` on `owner` carries `result`; `what`
+/// names the case in errors.
+pub async fn expect_turn_in_result(owner: &mut Gateway, what: &str, result: u32) -> Result<()> {
+    let got = owner.expect::<SmsgTurnInPetitionResults>(what).await?;
+    ensure!(got.result == result, "{what}: {got:?}");
     Ok(())
 }

@@ -44,13 +44,12 @@ async fn refusals() -> Result<()> {
 
     let mut guilded = realm.log_in(0, 1).await?;
     guilded.send(&turn_in(9001)).await?;
-    let refused = guilded
-        .expect::<SmsgTurnInPetitionResults>("an owner in a guild made elsewhere")
-        .await?;
-    ensure!(
-        refused.result == turn_in_result::ALREADY_IN_GUILD,
-        "{refused:?}"
-    );
+    expect_turn_in_result(
+        &mut guilded,
+        "an owner in a guild made elsewhere",
+        turn_in_result::ALREADY_IN_GUILD,
+    )
+    .await?;
 
     let mut taken = realm.log_in(1, 2).await?;
     taken.send(&turn_in(9002)).await?;
@@ -69,13 +68,12 @@ async fn refusals() -> Result<()> {
 
     let mut few = realm.log_in(2, 3).await?;
     few.send(&turn_in(9003)).await?;
-    let refused = few
-        .expect::<SmsgTurnInPetitionResults>("five signatures of nine")
-        .await?;
-    ensure!(
-        refused.result == turn_in_result::NEED_MORE_SIGNATURES,
-        "{refused:?}"
-    );
+    expect_turn_in_result(
+        &mut few,
+        "five signatures of nine",
+        turn_in_result::NEED_MORE_SIGNATURES,
+    )
+    .await?;
 
     for (n, world) in realm.worlds.iter().enumerate() {
         ensure!(

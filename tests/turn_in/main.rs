@@ -10,7 +10,7 @@ use mysql_async::prelude::*;
 use tc9_codec::messages::petition::turn_in_result;
 use tc9_codec::messages::{
     CmsgGuildQuery, CmsgPetitionBuy, CmsgPetitionSign, GuildCommand, GuildCommandError,
-    SmsgGuildCommandResult, SmsgGuildQueryResponse, SmsgTurnInPetitionResults,
+    SmsgGuildCommandResult, SmsgGuildQueryResponse,
 };
 use tc9_codec::wire::Guid;
 use tc9_codec::Opcode;
@@ -19,7 +19,8 @@ use tc9_sidecar::tools::worldserver::mysql::MysqlWorldDb;
 use tc9_sidecar::tools::worldserver::{ModelConfig, ModelWorldserver};
 use tc9_sidecar::Sidecar;
 use tc9_testkit::model::{
-    characters, databases, expect_created, offer_and_sign, turn_in, ModelRealm, IDS,
+    characters, databases, expect_created, expect_turn_in_result, offer_and_sign, turn_in,
+    ModelRealm, IDS,
 };
 use tc9_testkit::{
     eventually, http_get, metric_sum, start_sidecar, test_config, within, Gateway, MariaDb,
@@ -206,13 +207,12 @@ async fn one_worldserver(worldserver_module: bool) -> Result<()> {
         expect_created(&mut owner, NAME).await?;
         ensure!(guild(&realm.db, NAME).await?.2 == 10);
     } else {
-        let refused = owner
-            .expect::<SmsgTurnInPetitionResults>("the worldserver's own count")
-            .await?;
-        ensure!(
-            refused.result == turn_in_result::NEED_MORE_SIGNATURES,
-            "without the module: {refused:?}"
-        );
+        expect_turn_in_result(
+            &mut owner,
+            "the worldserver's own count",
+            turn_in_result::NEED_MORE_SIGNATURES,
+        )
+        .await?;
     }
     realm.stop().await
 }

@@ -99,9 +99,6 @@ pub struct MariaDb {
     pub name: String,
     /// A pool on it, for the test's own queries.
     pub pool: mysql_async::Pool,
-    /// The tables are AzerothCore's own definitions (`../shared/azerothcore/sql`),
-    /// not the project's subset.
-    pub real_schema: bool,
 }
 
 /// The tables a realm's sidecars and worldservers use, by database: AzerothCore's
@@ -136,12 +133,10 @@ impl MariaDb {
     /// are beside this checkout ([`MariaDb::azerothcore`]), else the project's subset
     /// (`testkit/azerothcore.sql`, the same columns and keys).
     pub async fn create(tag: &str) -> Result<MariaDb> {
-        if azerothcore_sql().is_some() {
-            if let Some(db) = MariaDb::azerothcore(tag).await? {
-                return Ok(db);
-            }
+        match azerothcore_sql() {
+            Some(sql) => MariaDb::with_real_tables(tag, &sql).await,
+            None => MariaDb::fixture(tag).await,
         }
-        MariaDb::fixture(tag).await
     }
 
     /// Creates the database with the project's subset of the tables, whatever is
@@ -168,8 +163,12 @@ impl MariaDb {
             eprintln!("skipping: ../shared/azerothcore/sql (AzerothCore's table definitions) is not beside this checkout");
             return Ok(None);
         };
-        let mut db = MariaDb::create_empty(tag).await?;
-        db.real_schema = true;
+        MariaDb::with_real_tables(tag, &sql).await.map(Some)
+    }
+
+    /// A database with the definitions of [`REAL_TABLES`] read from `sql`.
+    async fn with_real_tables(tag: &str, sql: &std::path::Path) -> Result<MariaDb> {
+        let db = MariaDb::create_empty(tag).await?;
         let mut conn = db.pool.get_conn().await?;
         for (database, table) in REAL_TABLES {
             let path = sql.join(database).join(format!("{table}.sql"));
@@ -180,7 +179,7 @@ impl MariaDb {
                 .with_context(|| format!("loading {}", path.display()))?;
         }
         drop(conn);
-        Ok(Some(db))
+        Ok(db)
     }
 
     /// The database, without tables.
@@ -196,11 +195,7 @@ impl MariaDb {
         admin.disconnect().await?;
         created.context("creating the MariaDB test database (is MariaDB up?)")?;
         let pool = mysql_async::Pool::new(format!("{MARIADB}/{name}").as_str());
-        Ok(MariaDb {
-            name,
-            pool,
-            real_schema: false,
-        })
+        Ok(MariaDb { name, pool })
     }
 
     /// The URL of the database.
