@@ -177,11 +177,14 @@ async fn sigterm_during_traffic_exits_zero() {
     // New connections are refused soon after.
     loop {
         match TcpStream::connect(listen).await {
-            // Refused, or reset when the listener closes mid-handshake.
+            // Refused; or, when the listener closes mid-handshake, reset (or
+            // EPIPE, which Linux reports when the reset beats connect's return).
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                    io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::BrokenPipe
                 ) =>
             {
                 break
