@@ -10,8 +10,8 @@ use anyhow::{bail, ensure, Context, Result};
 use tc9_codec::Opcode;
 use tc9_sidecar::config::Config;
 use tc9_testkit::{
-    client, eventually, http_get, metric_sum, start_sidecar, test_config, within, BusRealm,
-    Gateway, SidecarProcess, World, POSTGRES_ADDR, STEP,
+    client, closed_at_connect, eventually, http_get, metric_sum, start_sidecar, test_config,
+    within, BusRealm, Gateway, SidecarProcess, World, POSTGRES_ADDR, STEP,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -96,7 +96,7 @@ async fn cap_and_timeout() -> Result<()> {
     let closed = match TcpStream::connect(sidecar.addr()).await {
         Ok(mut extra) => closed_within(&mut extra, Duration::from_secs(1)).await,
         // Reset so quickly that the connect itself saw it.
-        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Err(e) => closed_at_connect(&e),
     };
     ensure!(closed, "a connection over the cap was kept");
     ensure!(
@@ -171,7 +171,7 @@ async fn descriptors() -> Result<()> {
                 open.push(stream);
             }
             // Closed with a reset so quickly that the connect itself saw it.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) if closed_at_connect(&e) => {}
             Err(e) => bail!("the listener stopped accepting: {e}"),
         }
     }

@@ -54,6 +54,16 @@ pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// The PostgreSQL server's address, for relays.
 pub const POSTGRES_ADDR: &str = "127.0.0.1:5432";
 
+/// Whether `connect` failed because the other end accepted and closed the
+/// connection before `connect` returned: a reset, or `EPIPE` where its FIN came
+/// before the reset (Linux's `tcp_reset` in CLOSE_WAIT).
+pub fn closed_at_connect(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    )
+}
+
 /// A `/proc/self/status` field of this process in KiB (`VmRSS:`, `VmHWM:`, ...);
 /// 0 where it cannot be read.
 pub fn status_kib(field: &str) -> u64 {

@@ -2,6 +2,7 @@
 //! traffic and check-config.
 
 use super::*;
+use tc9_testkit::closed_at_connect;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_header_passes_through_opaque() {
@@ -177,16 +178,8 @@ async fn sigterm_during_traffic_exits_zero() {
     // New connections are refused soon after.
     loop {
         match TcpStream::connect(listen).await {
-            // Refused; or, when the listener closes mid-handshake, reset (or
-            // EPIPE, which Linux reports when the reset beats connect's return).
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused
-                        | io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::BrokenPipe
-                ) =>
-            {
+            // Refused, or closed mid-handshake by the listener going away.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused || closed_at_connect(&e) => {
                 break
             }
             Err(e) => panic!("unexpected connect error after SIGTERM: {e}"),
