@@ -12,23 +12,31 @@ use wow_srp::wrath_header::{ClientCrypto, ServerCrypto, WrathServerAttempt};
 use super::{auth_session, read_exact_or_eof, Packet};
 use crate::STEP;
 
-/// The scripted worldserver's end of its connection: server headers out, client
-/// headers in, encrypted with `wow_srp` once `crypto` is set. Records every byte.
-pub struct WorldEnd {
+/// One end of a scripted connection: its header crypto `C` once the session is keyed,
+/// and every byte it wrote and read, for byte-exact comparison.
+pub struct End<C> {
     /// The connection.
     pub stream: TcpStream,
     /// Header crypto, once the session is keyed.
-    pub crypto: Option<ServerCrypto>,
+    pub crypto: Option<C>,
     /// Every byte written.
     pub sent: Vec<u8>,
     /// Every byte read.
     pub received: Vec<u8>,
 }
 
-impl WorldEnd {
-    /// The worldserver's end of `stream`, plain until `crypto` is set.
-    pub fn new(stream: TcpStream) -> WorldEnd {
-        WorldEnd {
+/// The scripted worldserver's end: server headers out, client headers in, encrypted
+/// with `wow_srp` once `crypto` is set.
+pub type WorldEnd = End<ServerCrypto>;
+
+/// The scripted gateway's end: client headers out, server headers in, encrypted with
+/// `wow_srp` once `crypto` is set.
+pub type GatewayEnd = End<ClientCrypto>;
+
+impl<C> End<C> {
+    /// The end of `stream`, plain until `crypto` is set.
+    pub fn new(stream: TcpStream) -> End<C> {
+        End {
             stream,
             crypto: None,
             sent: Vec::new(),
@@ -36,6 +44,32 @@ impl WorldEnd {
         }
     }
 
+    /// Writes `bytes` as they are.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        timeout(STEP, self.stream.write_all(bytes))
+            .await
+            .context("timed out writing")??;
+        self.sent.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Fills `buf` and records it; `false` at a clean end of stream before its first
+    /// byte.
+    async fn read(&mut self, buf: &mut [u8]) -> Result<bool> {
+        read_recorded(&mut self.stream, &mut self.received, buf).await
+    }
+
+    /// The `len`-byte body of a frame of `opcode`.
+    async fn body(&mut self, len: usize, opcode: u32) -> Result<Vec<u8>> {
+        let mut body = vec![0u8; len];
+        if !body.is_empty() && !self.read(&mut body).await? {
+            bail!("stream ended before the body of 0x{opcode:X}");
+        }
+        Ok(body)
+    }
+}
+
+impl WorldEnd {
     /// A server frame's bytes, its header encrypted once `crypto` is set.
     pub fn encode(&mut self, opcode: u16, body: &[u8]) -> Result<Vec<u8>> {
         let size = u32::try_from(body.len() + 2)?;
@@ -55,15 +89,6 @@ impl WorldEnd {
         };
         bytes.extend_from_slice(body);
         Ok(bytes)
-    }
-
-    /// Writes `bytes` as they are.
-    pub async fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        timeout(STEP, self.stream.write_all(bytes))
-            .await
-            .context("timed out writing")??;
-        self.sent.extend_from_slice(bytes);
-        Ok(())
     }
 
     /// Sends one server frame.
@@ -94,10 +119,9 @@ impl WorldEnd {
     /// The next client packet, `None` at a clean end of stream.
     pub async fn recv(&mut self) -> Result<Option<Packet>> {
         let mut header = [0u8; 6];
-        if !read_exact_or_eof(&mut self.stream, &mut header).await? {
+        if !self.read(&mut header).await? {
             return Ok(None);
         }
-        self.received.extend_from_slice(&header);
         let (size, opcode) = match &mut self.crypto {
             Some(crypto) => {
                 let h = crypto.decrypt_client_header(header);
@@ -115,7 +139,7 @@ impl WorldEnd {
              the client-to-server keystream is out of step",
             hex::encode(header)
         );
-        let body = read_body(&mut self.stream, &mut self.received, size - 4, opcode).await?;
+        let body = self.body(size - 4, opcode).await?;
         Ok(Some(Packet::new(opcode, body)))
     }
 
@@ -127,31 +151,13 @@ impl WorldEnd {
     }
 }
 
-/// The scripted gateway's end of its connection: client headers out, server headers
-/// in, encrypted with `wow_srp` once `crypto` is set. Records every byte.
-pub struct GatewayEnd {
-    /// The connection.
-    pub stream: TcpStream,
-    /// Header crypto, once the session is keyed.
-    pub crypto: Option<ClientCrypto>,
-    /// Every byte written.
-    pub sent: Vec<u8>,
-    /// Every byte read.
-    pub received: Vec<u8>,
-}
-
 impl GatewayEnd {
     /// Connects to the sidecar at `addr`, plain until `crypto` is set.
     pub async fn connect(addr: SocketAddr) -> Result<GatewayEnd> {
         let stream = timeout(STEP, TcpStream::connect(addr))
             .await
             .context("timed out connecting to the sidecar")??;
-        Ok(GatewayEnd {
-            stream,
-            crypto: None,
-            sent: Vec::new(),
-            received: Vec::new(),
-        })
+        Ok(GatewayEnd::new(stream))
     }
 
     /// A client frame's bytes, its header encrypted once `crypto` is set.
@@ -180,11 +186,7 @@ impl GatewayEnd {
         for packet in packets {
             bytes.extend(self.encode(packet)?);
         }
-        timeout(STEP, self.stream.write_all(&bytes))
-            .await
-            .context("timed out writing")??;
-        self.sent.extend_from_slice(&bytes);
-        Ok(())
+        self.write(&bytes).await
     }
 
     /// Sends the plain `CMSG_AUTH_SESSION`, turns header encryption on and sends
@@ -202,40 +204,35 @@ impl GatewayEnd {
         for packet in pipelined {
             bytes.extend(self.encode(packet)?);
         }
-        timeout(STEP, self.stream.write_all(&bytes))
-            .await
-            .context("timed out writing")??;
-        self.sent.extend_from_slice(&bytes);
-        Ok(())
+        self.write(&bytes).await
     }
 
     /// The next server packet, `None` at a clean end of stream.
     pub async fn recv(&mut self) -> Result<Option<Packet>> {
         let mut first = [0u8; 4];
-        if !read_exact_or_eof(&mut self.stream, &mut first).await? {
+        if !self.read(&mut first).await? {
             return Ok(None);
         }
-        self.received.extend_from_slice(&first);
         let mut extra = [0u8; 1];
         let (size, opcode) = match &mut self.crypto {
             Some(crypto) => {
                 let header = match crypto.attempt_decrypt_server_header(first) {
                     WrathServerAttempt::Header(h) => h,
                     WrathServerAttempt::AdditionalByteRequired => {
-                        if !read_exact_or_eof(&mut self.stream, &mut extra).await? {
+                        // The fields, not `self`: `crypto` is borrowed here.
+                        let (stream, received) = (&mut self.stream, &mut self.received);
+                        if !read_recorded(stream, received, &mut extra).await? {
                             bail!("stream ended inside a large server header");
                         }
-                        self.received.push(extra[0]);
                         crypto.decrypt_large_server_header(extra[0])
                     }
                 };
                 (header.size as usize, header.opcode)
             }
             None if first[0] & 0x80 != 0 => {
-                if !read_exact_or_eof(&mut self.stream, &mut extra).await? {
+                if !self.read(&mut extra).await? {
                     bail!("stream ended inside a large server header");
                 }
-                self.received.push(extra[0]);
                 let size = usize::from(first[0] & 0x7F) << 16
                     | usize::from(first[1]) << 8
                     | usize::from(first[2]);
@@ -253,13 +250,7 @@ impl GatewayEnd {
              the server-to-client keystream is out of step",
             hex::encode(first)
         );
-        let body = read_body(
-            &mut self.stream,
-            &mut self.received,
-            size - 2,
-            opcode.into(),
-        )
-        .await?;
+        let body = self.body(size - 2, opcode.into()).await?;
         Ok(Some(Packet::new(opcode, body)))
     }
 
@@ -295,18 +286,16 @@ impl GatewayEnd {
     }
 }
 
-/// The `len`-byte body of a frame of `opcode`, read from `stream` and recorded in
-/// `received`.
-async fn read_body(
+/// Fills `buf` from `stream` and records it in `received`; `false` at a clean end of
+/// stream before its first byte.
+async fn read_recorded(
     stream: &mut TcpStream,
     received: &mut Vec<u8>,
-    len: usize,
-    opcode: u32,
-) -> Result<Vec<u8>> {
-    let mut body = vec![0u8; len];
-    if !body.is_empty() && !read_exact_or_eof(stream, &mut body).await? {
-        bail!("stream ended before the body of 0x{opcode:X}");
+    buf: &mut [u8],
+) -> Result<bool> {
+    let read = read_exact_or_eof(stream, buf).await?;
+    if read {
+        received.extend_from_slice(buf);
     }
-    received.extend_from_slice(&body);
-    Ok(body)
+    Ok(read)
 }

@@ -17,7 +17,7 @@ mod ends;
 mod packets;
 mod stub;
 
-pub use ends::{GatewayEnd, WorldEnd};
+pub use ends::{End, GatewayEnd, WorldEnd};
 pub use packets::*;
 pub use stub::*;
 
