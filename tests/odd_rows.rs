@@ -101,7 +101,13 @@ async fn a_failed_signing_transaction_is_rolled_back() {
         .await
         .unwrap();
     let failed = store
-        .sign(&seen, &player(2, 20), false, &rules, &Deliverer::default())
+        .sign(
+            seen.key(),
+            &player(2, 20),
+            false,
+            &rules,
+            &Deliverer::default(),
+        )
         .await;
     assert!(failed.is_err(), "{failed:?}");
     db.exec("RENAME TABLE guild_member_gone TO guild_member", ())
@@ -109,7 +115,13 @@ async fn a_failed_signing_transaction_is_rolled_back() {
         .unwrap();
     let next = tokio::time::timeout(
         Duration::from_secs(5),
-        other.sign(&seen, &player(3, 30), false, &rules, &Deliverer::default()),
+        other.sign(
+            seen.key(),
+            &player(3, 30),
+            false,
+            &rules,
+            &Deliverer::default(),
+        ),
     )
     .await
     .expect("the next signer is not held up by an open transaction")

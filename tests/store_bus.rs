@@ -95,7 +95,13 @@ async fn signing_writes_native_rows() {
 
     let seen = store.petition(500).await.unwrap().expect("the charter");
     let signed = store
-        .sign(&seen, &player(2, 20), false, &rules, &Deliverer::default())
+        .sign(
+            seen.key(),
+            &player(2, 20),
+            false,
+            &rules,
+            &Deliverer::default(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -111,7 +117,7 @@ async fn signing_writes_native_rows() {
     let deliverer = Deliverer::default();
     deliverer.found(Some("A".to_owned()));
     let signed = store
-        .sign(&seen, &player(3, 20), false, &rules, &deliverer)
+        .sign(seen.key(), &player(3, 20), false, &rules, &deliverer)
         .await
         .unwrap()
         .unwrap();
@@ -162,7 +168,13 @@ async fn signing_writes_native_rows() {
         ..seen.clone()
     };
     assert!(store
-        .sign(&gone, &player(2, 20), false, &rules, &Deliverer::default())
+        .sign(
+            gone.key(),
+            &player(2, 20),
+            false,
+            &rules,
+            &Deliverer::default()
+        )
         .await
         .unwrap()
         .is_none());
@@ -214,7 +226,7 @@ async fn racing_signers_never_exceed_nine_or_repeat_an_account() {
                 let seen = store.petition(petition).await.unwrap().unwrap();
                 store
                     .sign(
-                        &seen,
+                        seen.key(),
                         &player(1000 + i, account),
                         false,
                         &Rules::default(),

@@ -11,7 +11,9 @@
 //! fresh guild charter; one signer plays behind sidecar B and signs the charters one
 //! after another (`TC9_CHARTER_GAP_MS` apart, default 110: the sidecar holds a
 //! session to AzerothCore's 10 signs per second and closes it above), after 10 unmeasured
-//! warm-up signatures. Measured per signature, from the signer's `CMSG_PETITION_SIGN`
+//! warm-up signatures, each, as a client signs, from the signature list the owner's
+//! offer showed it (`TC9_CHARTER_OFFER=0`: straight away, the charter then looked up
+//! by its item). Measured per signature, from the signer's `CMSG_PETITION_SIGN`
 //! write:
 //!
 //! - to the owner's `SMSG_PETITION_SIGN_RESULTS` arriving through A (B's MySQL
@@ -37,12 +39,13 @@ use futures::StreamExt;
 use mysql_async::prelude::*;
 use tc9_charter::Directory;
 use tc9_codec::messages::petition::{sign_result, GUILD_CHARTER_TYPE};
-use tc9_codec::messages::{CmsgPetitionSign, SmsgPetitionSignResults};
+use tc9_codec::messages::{CmsgOfferPetition, CmsgPetitionSign, SmsgPetitionSignResults};
 use tc9_codec::wire::Guid;
 use tc9_codec::{Frame, Message, Opcode, Origin};
 use tc9_sidecar::config::Config;
 use tc9_testkit::db::CHARACTER_COLUMNS;
 use tc9_testkit::{start_sidecar, test_config, Gateway, MariaDb, PgDb, World};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -91,7 +94,7 @@ struct Run {
 
 /// Runs the bench: the measured signatures, with the probe (unless `probe_every` is
 /// zero) committing beside them.
-async fn measure(signs: usize, gap: Duration, probe_every: Duration) -> Result<Run> {
+async fn measure(signs: usize, gap: Duration, probe_every: Duration, offer: bool) -> Result<Run> {
     let mysql = MariaDb::create("bench_charter").await?;
     let pg = PgDb::create("bench_charter").await?;
     let total = WARM_UP + signs;
@@ -199,6 +202,24 @@ async fn measure(signs: usize, gap: Duration, probe_every: Duration) -> Result<R
             petition: Guid::item(charter),
             unk: 1,
         };
+        if offer {
+            // As a client signs: from the list the owner's offer showed it.
+            let offered = CmsgOfferPetition {
+                unk: 0,
+                petition: Guid::item(charter),
+                target: Guid::player(SIGNER),
+            };
+            let frame = Frame::from_message(Origin::Client, &offered)?;
+            owner_writers[i as usize]
+                .write_all(frame.as_bytes())
+                .await?;
+            loop {
+                let frame = signer.recv(STEP).await?.context("the offer's list")?;
+                if frame.opcode() == Opcode::SMSG_PETITION_SHOW_SIGNATURES {
+                    break;
+                }
+            }
+        }
         let frame = Frame::from_message(Origin::Client, &sign)?;
         let sent = Instant::now();
         signer.send_frame(&frame).await?;
@@ -275,6 +296,7 @@ fn main() -> Result<()> {
     let signs: usize = env_or("TC9_CHARTER_SIGNS", if quick { 20 } else { 300 }).max(1);
     let gap = Duration::from_millis(env_or("TC9_CHARTER_GAP_MS", 110));
     let probe_every = Duration::from_millis(env_or("TC9_CHARTER_PROBE_MS", 20));
+    let offer = env_or("TC9_CHARTER_OFFER", 1u8) != 0;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -287,9 +309,12 @@ fn main() -> Result<()> {
     let metrics = tc9_sidecar::admin::install_recorder("bench", 1).map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     let Run { latencies, commits } = runtime.block_on(async {
-        timeout(Duration::from_secs(300), measure(signs, gap, probe_every))
-            .await
-            .context("the run took longer than 5 minutes")?
+        timeout(
+            Duration::from_secs(300),
+            measure(signs, gap, probe_every, offer),
+        )
+        .await
+        .context("the run took longer than 5 minutes")?
     })?;
     let mut owner: Vec<Duration> = latencies.iter().map(|l| l.1).collect();
     let mut signer: Vec<Duration> = latencies.iter().map(|l| l.2).collect();
@@ -300,10 +325,15 @@ fn main() -> Result<()> {
     after.sort_unstable();
 
     println!(
-        "charter sign latency: {} signatures on fresh charters (after {WARM_UP} warm-up), {} ms apart; \
+        "charter sign latency: {} signatures on fresh charters (after {WARM_UP} warm-up), {} ms apart, {}; \
          owner behind sidecar A, signer behind sidecar B; MariaDB + PostgreSQL on 127.0.0.1; {} CPUs",
         owner.len(),
         gap.as_millis(),
+        if offer {
+            "each from the list the owner's offer showed (TC9_CHARTER_OFFER=0: without)"
+        } else {
+            "without a list shown first (the charter looked up by item)"
+        },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     println!();

@@ -32,7 +32,7 @@ pub use ports::{
     Listener, Notice, NoticeBacklog, Roster, Settle, Signed, Wakeup,
 };
 pub use presence::{CharterSession, Session};
-pub use rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};
+pub use rules::{CharterKey, Guild, Petition, Player, Rules, SignVerdict, Signature};
 
 use tc9_opcodes::Opcode;
 

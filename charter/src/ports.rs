@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use crate::deliverer::Deliverer;
-use crate::rules::{Guild, Petition, Player, Rules, SignVerdict, Signature};
+use crate::rules::{CharterKey, Guild, Petition, Player, Rules, SignVerdict, Signature};
 
 /// A backend call failed; the charter fails open for the packet at hand.
 #[derive(Debug, thiserror::Error)]
@@ -67,14 +67,15 @@ pub trait CharterStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Petition>, BackendError>> + Send;
     /// Whether a guild called `name` exists on any worldserver of the realm.
     fn guild_named(&self, name: &str) -> impl Future<Output = Result<bool, BackendError>> + Send;
-    /// Judges and, when the rules allow, records a signature on the charter `seen`
-    /// atomically; `None` when that charter no longer exists. The owner's notice
+    /// Judges and, when the rules allow, records a signature on the guild charter
+    /// `charter` atomically; `None` when no guild charter of that item and owner
+    /// exists. The owner's notice
     /// ([`owner_notice`](crate::owner_notice)) is recorded in the same transaction as
     /// the signature, so a committed signature always has its notice, claimed for
     /// `deliverer` when that is known by then.
     fn sign(
         &self,
-        seen: &Petition,
+        charter: CharterKey,
         signer: &Player,
         invited: bool,
         rules: &Rules,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tc9_proxy::SessionInfo;
 
-use crate::rules::Player;
+use crate::rules::{CharterKey, Player};
 
 /// A proxy session with the charter's state.
 pub type Session = SessionInfo<CharterSession>;
@@ -22,6 +22,9 @@ pub struct CharterSession {
     player: Mutex<Option<Player>>,
     /// The turn-in under way on this session, until the worldserver answers.
     turn_in: Mutex<Option<TurnIn>>,
+    /// The guild charter last shown to this session's player: the one a sign
+    /// names, almost always, for the client signs from that list.
+    shown: Mutex<Option<CharterKey>>,
     /// Packets per opcode this second, for the limits.
     pub(crate) counts: crate::limits::Counts,
 }
@@ -45,6 +48,16 @@ impl CharterSession {
 
     pub(crate) fn set_player(&self, player: Option<Player>) {
         *lock(&self.player) = player;
+    }
+
+    /// The charter item `petition_guid` with its owner, if it was the last guild
+    /// charter shown here.
+    pub(crate) fn shown(&self, petition_guid: u32) -> Option<CharterKey> {
+        lock(&self.shown).filter(|c| c.petition_guid == petition_guid)
+    }
+
+    pub(crate) fn set_shown(&self, charter: CharterKey) {
+        *lock(&self.shown) = Some(charter);
     }
 
     pub(crate) fn turn_in(&self) -> Option<TurnIn> {

@@ -44,6 +44,26 @@ impl Petition {
     pub fn max_signatures(&self) -> usize {
         usize::from(self.kind)
     }
+
+    /// This guild charter as a sign names it.
+    pub fn key(&self) -> CharterKey {
+        CharterKey {
+            petition_guid: self.petition_guid,
+            owner_guid: self.owner_guid,
+        }
+    }
+}
+
+/// A guild charter as a sign names it: the charter item, and its owner as the
+/// database or this sidecar's last signature list had it. A store's signing step
+/// confirms both under the owner's row lock; a list's owner slot may be wrong
+/// (AzerothCore writes the requester there), which finds no charter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CharterKey {
+    /// `petitionguid`: the charter item's low guid.
+    pub petition_guid: u32,
+    /// `ownerguid`.
+    pub owner_guid: u32,
 }
 
 /// A `petition_sign` row.

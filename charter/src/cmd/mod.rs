@@ -80,7 +80,9 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         (Origin::Client, Opcode::CMSG_TURN_IN_PETITION) => turn_in::run(core, session, frame).await,
         (Origin::Client, Opcode::CMSG_GUILD_QUERY) => guild_query::run(core, frame).await,
         (Origin::Client, Opcode::CMSG_PETITION_BUY) => buy::run(core, session, frame).await,
-        (Origin::Server, Opcode::SMSG_PETITION_SHOW_SIGNATURES) => show::rewrite(core, frame).await,
+        (Origin::Server, Opcode::SMSG_PETITION_SHOW_SIGNATURES) => {
+            show::rewrite(core, session, frame).await
+        }
         (Origin::Server, Opcode::SMSG_GUILD_EVENT) => guild_event::run(core, frame).await,
         (Origin::Server, Opcode::SMSG_TURN_IN_PETITION_RESULTS) => {
             turn_in::results(core, session, frame).await

@@ -39,6 +39,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     }
     let signatures = core.store.signatures(petition.petition_id).await?;
     let shown = rules::show_signatures(&petition, requester.guid, &signatures);
+    session.state().set_shown(petition.key());
     count(Operation::Show, OpResult::Answered);
     Ok(Decision::Answer(vec![server_frame(&shown)?]))
 }
@@ -47,6 +48,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
 /// module only: without it, the worldserver's list is what its turn-in counts).
 pub(crate) async fn rewrite<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
+    session: &Session,
     frame: &Frame,
 ) -> Result<Decision, Failure> {
     if !core.settings.module {
@@ -57,6 +59,7 @@ pub(crate) async fn rewrite<S: CharterStore, D: Directory>(
     else {
         return Ok(Decision::Forward);
     };
+    session.state().set_shown(petition.key());
     let signatures = core.store.signatures(petition.petition_id).await?;
     let full = rules::show_signatures(&petition, shown.owner.low(), &signatures);
     if full.signatures == shown.signatures {

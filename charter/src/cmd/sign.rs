@@ -4,16 +4,18 @@
 
 use std::sync::Arc;
 
+use tokio::task::JoinHandle;
+
 use tc9_codec::messages::CmsgPetitionSign;
-use tc9_codec::Frame;
+use tc9_codec::{Frame, Message};
 use tc9_proxy::Decision;
 
-use super::{guild_charter, server_frame};
-use crate::handler::{Core, Failure, OwnerNotice};
+use super::server_frame;
+use crate::handler::{Core, Failure, OwnerNotice, Whereabouts};
 use crate::metrics::{count, OpResult, Operation};
 use crate::ports::{CharterStore, Deliverer, Directory, Signed};
 use crate::presence::Session;
-use crate::rules::SignVerdict;
+use crate::rules::{CharterKey, Petition, Player, SignVerdict};
 
 pub(crate) async fn run<S: CharterStore, D: Directory>(
     core: &Arc<Core<S, D>>,
@@ -26,31 +28,33 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         // turn-in: signing stays native, so charters turn in as AzerothCore alone does.
         return Ok(Decision::Forward);
     }
-    let (charter, signer) = tokio::join!(
-        guild_charter::<CmsgPetitionSign, _, _>(core, frame),
-        core.player(session)
-    );
-    let Some((_, petition)) = charter? else {
-        return Ok(Decision::Forward);
+    let message = CmsgPetitionSign::decode(frame.body())?;
+    let item = message.petition.low();
+    // The charter shown last is the one signed, and its owner needs no lookup; a
+    // list whose owner slot was not the owner finds nothing, and the lookup follows.
+    let signed = match session.state().shown(item) {
+        Some(charter) => sign(core, charter, &core.player(session).await?).await?,
+        None => None,
     };
-    let signer = signer?;
-    // Where the owner plays is looked up while the signature is recorded, and never
-    // holds up the signer's answer; found in time, the notice is claimed for the
-    // sidecar that delivers it.
-    let deliverer = Deliverer::default();
-    let owner_at = core.locate(petition.owner_guid, deliverer.clone());
-    let Some(Signed {
+    let (signed, owner_at) = match signed {
+        Some(signed) => signed,
+        None => {
+            let (charter, signer) = tokio::join!(core.store.petition(item), core.player(session));
+            let Some(petition) = charter?.filter(Petition::is_guild_charter) else {
+                return Ok(Decision::Forward);
+            };
+            match sign(core, petition.key(), &signer?).await? {
+                Some(signed) => signed,
+                None => return Ok(Decision::Forward),
+            }
+        }
+    };
+    let Signed {
         petition,
         verdict,
         notice,
         held_for,
-    }) = core
-        .store
-        .sign(&petition, &signer, false, &core.settings.rules, &deliverer)
-        .await?
-    else {
-        return Ok(Decision::Forward);
-    };
+    } = signed;
     let (result, to_both) = match verdict {
         SignVerdict::Ignore => (OpResult::Ignored, None),
         SignVerdict::Refuse(refusal) => {
@@ -73,4 +77,25 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
         held_for,
     });
     Ok(Decision::Answer(vec![server_frame(&shown)?]))
+}
+
+/// Signs `charter` for `signer`; where its owner plays is looked up while the
+/// signature is recorded, and never holds up the signer's answer: found in time,
+/// the notice is claimed for the sidecar that delivers it. `None` when no such
+/// guild charter exists.
+async fn sign<S: CharterStore, D: Directory>(
+    core: &Arc<Core<S, D>>,
+    charter: CharterKey,
+    signer: &Player,
+) -> Result<Option<(Signed, JoinHandle<Result<Whereabouts, Failure>>)>, Failure> {
+    let deliverer = Deliverer::default();
+    let owner_at = core.locate(charter.owner_guid, deliverer.clone());
+    let signed = core
+        .store
+        .sign(charter, signer, false, &core.settings.rules, &deliverer)
+        .await?;
+    if signed.is_none() {
+        owner_at.abort();
+    }
+    Ok(signed.map(|signed| (signed, owner_at)))
 }

@@ -4,7 +4,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tc9_charter::rules::{self, Guild, Petition, Player, Rules, SignVerdict, Signature};
+use tc9_charter::rules::{
+    self, CharterKey, Guild, Petition, Player, Rules, SignVerdict, Signature,
+};
 use tc9_charter::{
     BackendError, CharterStore, Deliverer, Notice, NoticeBacklog, Roster, Settle, Signed, HELD_HOLD,
 };
@@ -163,7 +165,7 @@ impl CharterStore for MemoryStore {
 
     fn sign(
         &self,
-        seen: &Petition,
+        charter: CharterKey,
         signer: &Player,
         invited: bool,
         rules: &Rules,
@@ -172,8 +174,8 @@ impl CharterStore for MemoryStore {
         // One lock around read, judge and insert: the same atomicity as the MySQL
         // transaction's row lock.
         let mut t = lock(&self.tables);
-        let found = t.petitions.get(&seen.petition_guid).cloned();
-        let still = found.filter(|p| p.owner_guid == seen.owner_guid && p.kind == seen.kind);
+        let found = t.petitions.get(&charter.petition_guid).cloned();
+        let still = found.filter(|p| p.owner_guid == charter.owner_guid && p.is_guild_charter());
         let outcome = still.map(|petition| {
             let signatures = t.signatures_of(petition.petition_id);
             let owner_race = t.characters.get(&petition.owner_guid).map_or(0, |c| c.race);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tc9_charter::rules::{Guild, Petition, Player, Rules, Signature};
+use tc9_charter::rules::{CharterKey, Guild, Petition, Player, Rules, Signature};
 use tc9_charter::{
     BackendError, CharterStore, Deliverer, Notice, NoticeBacklog, Roster, Settle, Signed,
 };
@@ -38,13 +38,13 @@ impl CharterStore for Db {
     }
     async fn sign(
         &self,
-        seen: &Petition,
+        charter: CharterKey,
         signer: &Player,
         invited: bool,
         rules: &Rules,
         deliverer: &Deliverer,
     ) -> Result<Option<Signed>, BackendError> {
-        Db::sign(self, seen, signer, invited, rules, deliverer)
+        Db::sign(self, charter, signer, invited, rules, deliverer)
             .await
             .map_err(BackendError::store)
     }

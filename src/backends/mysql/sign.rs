@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, QueryResult, Row, TextProtocol};
-use tc9_charter::rules::{self, Petition, Player, Rules, SignVerdict, Signature};
+use tc9_charter::rules::{self, CharterKey, Petition, Player, Rules, SignVerdict, Signature};
 use tc9_charter::{Deliverer, Notice, Signed, HELD_HOLD};
+use tc9_codec::messages::petition::GUILD_CHARTER_TYPE;
 
 use super::rows::typed;
 use super::{petition_from_row, Db, LockedRow, StoreError};
@@ -66,17 +67,16 @@ fn rows<T: FromRow>(sets: &mut [Vec<Row>], at: usize) -> Result<Vec<T>, StoreErr
 /// The reads: begin, lock the charter's row by its primary key (petitionguid has no
 /// index of its own) with its signatures, and read the owner's race and the signer's
 /// guild. Membership can change while a character plays: the rules read it here.
-fn reads(seen: &Petition, signer: u32) -> String {
+fn reads(charter: CharterKey, signer: u32) -> String {
     format!(
         "START TRANSACTION; \
          SELECT p.petitionguid, p.petition_id, p.ownerguid, p.name, p.type, \
              s.playerguid, s.player_account FROM petition p \
              LEFT JOIN petition_sign s ON s.petition_id = p.petition_id \
-             WHERE p.ownerguid = {owner} AND p.type = {kind} FOR UPDATE; \
+             WHERE p.ownerguid = {owner} AND p.type = {GUILD_CHARTER_TYPE} FOR UPDATE; \
          SELECT (SELECT race FROM characters WHERE guid = {owner}), \
              (SELECT guildid FROM guild_member WHERE guid = {signer})",
-        owner = seen.owner_guid,
-        kind = seen.kind,
+        owner = charter.owner_guid,
     )
 }
 
@@ -123,18 +123,19 @@ fn writes(
 }
 
 impl Db {
-    /// Signs the petition `seen` for `signer` under AzerothCore's rules, in one
+    /// Signs the guild charter `charter` for `signer` under AzerothCore's rules, in one
     /// transaction that holds the petition's row lock, so that signers racing on any
     /// number of sidecars end with exactly the rows the rules allow.
     ///
-    /// Returns `None` when the petition does not exist, else the petition and the
+    /// Returns `None` when no guild charter of that item and owner exists, else the
+    /// petition and the
     /// verdict; a [`SignVerdict::Record`] has been committed, and with it (and with
     /// an already-signed verdict) the owner's notice, claimed for `deliverer` when
     /// the owner's lookup has found it by the time the writes are sent (or soon
     /// after, [`Deliverer::WAIT`]).
     pub async fn sign(
         &self,
-        seen: &Petition,
+        charter: CharterKey,
         signer: &Player,
         invited: bool,
         rules: &Rules,
@@ -142,12 +143,12 @@ impl Db {
     ) -> Result<Option<Signed>, StoreError> {
         timed(DB, "sign", async move {
             let mut tx = InTransaction(Some(self.notice_conn().await?));
-            let mut read = sets(tx.conn().query_iter(reads(seen, signer.guid)).await?).await?;
+            let mut read = sets(tx.conn().query_iter(reads(charter, signer.guid)).await?).await?;
             let locked: Vec<LockedRow> = rows(&mut read, 1)?;
             let (owner_race, guild_id): (Option<u8>, Option<u32>) =
                 rows(&mut read, 2)?.into_iter().next().unwrap_or_default();
             let petition = match locked.first() {
-                Some(row) if row.0 == seen.petition_guid => {
+                Some(row) if row.0 == charter.petition_guid => {
                     petition_from_row((row.0, row.1, row.2, row.3.clone(), row.4))
                 }
                 _ => {
