@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tc9_codec::messages::SmsgPetitionShowSignatures;
-use tc9_codec::{Frame, FrameCodec, FrameError, Message, Opcode};
+use tc9_codec::{Frame, FrameCodec, FrameError};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn, Instrument};
@@ -20,8 +19,8 @@ use tracing::{debug, warn, Instrument};
 use crate::handler::{Core, Failure};
 use crate::metrics as m;
 use crate::ports::{CharterStore, Directory, Notice, Settle};
-use crate::presence::{lock, Session};
-use crate::rules::{CharterKey, Petition, SignVerdict};
+use crate::presence::lock;
+use crate::rules::{Petition, SignVerdict};
 
 /// How long a claimed notice is held for its delivery before anyone may claim it
 /// again (a sidecar that died holding it).
@@ -249,7 +248,7 @@ impl<S: CharterStore, D: Directory> Core<S, D> {
                 Ok(frames) => {
                     let written = match self.local.get(character) {
                         Some(session) => {
-                            saw_lists(&session, &frames);
+                            session.state().saw_lists(&frames);
                             session.deliver(frames, DELIVERY_WAIT).await
                         }
                         None => false,
@@ -397,22 +396,6 @@ pub(crate) async fn consume<S: CharterStore, D: Directory>(
             _ = core.wake.notified() => {}
             _ = poll => {}
             _ = cancel.cancelled() => return,
-        }
-    }
-}
-
-/// Notes on `session` the guild charter a delivered signature list shows (an
-/// offer from another worldserver), which the player's sign then names.
-fn saw_lists(session: &Session, frames: &[Frame]) {
-    for frame in frames {
-        if frame.opcode() != Opcode::SMSG_PETITION_SHOW_SIGNATURES {
-            continue;
-        }
-        if let Ok(shown) = SmsgPetitionShowSignatures::decode(frame.body()) {
-            session.state().set_shown(CharterKey {
-                petition_guid: shown.petition.low(),
-                owner_guid: shown.owner.low(),
-            });
         }
     }
 }

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use tc9_codec::messages::SmsgPetitionShowSignatures;
+use tc9_codec::{Frame, Message, Opcode};
 use tc9_proxy::SessionInfo;
 
 use crate::rules::{CharterKey, Player};
@@ -58,6 +60,22 @@ impl CharterSession {
 
     pub(crate) fn set_shown(&self, charter: CharterKey) {
         *lock(&self.shown) = Some(charter);
+    }
+
+    /// Notes the guild charter a delivered signature list among `frames` shows (an
+    /// offer from another worldserver), which the player's sign then names.
+    pub(crate) fn saw_lists(&self, frames: &[Frame]) {
+        for frame in frames {
+            if frame.opcode() != Opcode::SMSG_PETITION_SHOW_SIGNATURES {
+                continue;
+            }
+            if let Ok(shown) = SmsgPetitionShowSignatures::decode(frame.body()) {
+                self.set_shown(CharterKey {
+                    petition_guid: shown.petition.low(),
+                    owner_guid: shown.owner.low(),
+                });
+            }
+        }
     }
 
     pub(crate) fn turn_in(&self) -> Option<TurnIn> {

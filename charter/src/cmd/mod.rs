@@ -127,10 +127,20 @@ pub(crate) async fn guild_charter<M: NamesPetition, S: CharterStore, D: Director
     frame: &Frame,
 ) -> Result<Option<(M, Petition)>, Failure> {
     let message = M::decode(frame.body())?;
-    let petition = core.store.petition(message.petition().low()).await?;
-    Ok(petition
-        .filter(Petition::is_guild_charter)
-        .map(|petition| (message, petition)))
+    let petition = guild_petition(core, message.petition().low()).await?;
+    Ok(petition.map(|petition| (message, petition)))
+}
+
+/// The petition of the charter item `item`, if it exists and is a guild charter.
+pub(crate) async fn guild_petition<S: CharterStore, D: Directory>(
+    core: &Core<S, D>,
+    item: u32,
+) -> Result<Option<Petition>, Failure> {
+    Ok(core
+        .store
+        .petition(item)
+        .await?
+        .filter(Petition::is_guild_charter))
 }
 
 /// A server frame carrying `message`.

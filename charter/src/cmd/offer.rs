@@ -5,12 +5,12 @@ use tc9_codec::messages::CmsgOfferPetition;
 use tc9_codec::{Frame, Message};
 use tc9_proxy::Decision;
 
-use super::server_frame;
+use super::{guild_petition, server_frame};
 use crate::handler::{Core, Failure, Whereabouts};
 use crate::metrics::{count, OpResult, Operation};
 use crate::ports::{CharterStore, Directory};
 use crate::presence::Session;
-use crate::rules::{self, OfferVerdict, Petition};
+use crate::rules::{self, OfferVerdict};
 
 pub(crate) async fn run<S: CharterStore, D: Directory>(
     core: &Core<S, D>,
@@ -24,12 +24,7 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     if !matches!(at, Whereabouts::Behind(_)) {
         return Ok(Decision::Forward);
     }
-    let Some(petition) = core
-        .store
-        .petition(offer.petition.low())
-        .await?
-        .filter(Petition::is_guild_charter)
-    else {
+    let Some(petition) = guild_petition(core, offer.petition.low()).await? else {
         return Ok(Decision::Forward);
     };
     let offerer = core.player(session).await?;

@@ -10,12 +10,12 @@ use tc9_codec::messages::CmsgPetitionSign;
 use tc9_codec::{Frame, Message};
 use tc9_proxy::Decision;
 
-use super::server_frame;
+use super::{guild_petition, server_frame};
 use crate::handler::{Core, Failure, OwnerNotice, Whereabouts};
 use crate::metrics::{count, OpResult, Operation};
 use crate::ports::{CharterStore, Deliverer, Directory, Signed};
 use crate::presence::Session;
-use crate::rules::{CharterKey, Petition, Player, SignVerdict};
+use crate::rules::{CharterKey, Player, SignVerdict};
 
 pub(crate) async fn run<S: CharterStore, D: Directory>(
     core: &Arc<Core<S, D>>,
@@ -39,8 +39,8 @@ pub(crate) async fn run<S: CharterStore, D: Directory>(
     let (signed, owner_at) = match signed {
         Some(signed) => signed,
         None => {
-            let (charter, signer) = tokio::join!(core.store.petition(item), core.player(session));
-            let Some(petition) = charter?.filter(Petition::is_guild_charter) else {
+            let (charter, signer) = tokio::join!(guild_petition(core, item), core.player(session));
+            let Some(petition) = charter? else {
                 return Ok(Decision::Forward);
             };
             match sign(core, petition.key(), &signer?).await? {
